@@ -1,0 +1,13 @@
+//! Tessera: a geospatial tiling and analytics server for open city data.
+//!
+//! Modules, from the bottom up (imports only point downwards):
+//! - [`model`]: plain data (names, values, schemas, features, tiles, metadata) and the
+//!   [`model::FeatureSource`] trait.
+//! - [`crs`]: coordinate reference systems and reprojection to WGS84.
+//! - [`store`]: layer versions on disk (FlatGeobuf + metadata), written atomically.
+//! - [`index`]: a layer version loaded in memory with its R-tree.
+//! - [`tiles`]: Mapbox Vector Tile rendering from an indexed layer.
+//! - [`ingest`]: reading source files, validating and repairing geometry, reporting.
+//! - [`api`]: the HTTP server (tiles, TileJSON, OGC API – Features).
+
+pub mod model;
