@@ -11,3 +11,4 @@
 //! - [`api`]: the HTTP server (tiles, TileJSON, OGC API – Features).
 
 pub mod model;
+pub mod store;

@@ -1,0 +1,140 @@
+use geo_types::{Geometry, point, polygon};
+
+use super::*;
+use crate::model::meta::SourceInfo;
+use crate::model::{Field, FieldType, Schema, Sensitivity, Value};
+
+fn meta(name: &str) -> LayerMeta {
+    LayerMeta {
+        name: LayerName::new(name).expect("valid name"),
+        version: 0,
+        title: "Test".into(),
+        description: None,
+        license: None,
+        steward: None,
+        update_frequency: None,
+        sensitivity: Sensitivity::Public,
+        id_field: None,
+        time_field: None,
+        geometry_type: "Polygon".into(),
+        feature_count: 2,
+        bbox: None,
+        schema: Schema {
+            fields: vec![
+                Field {
+                    name: "name".into(),
+                    field_type: FieldType::String,
+                },
+                Field {
+                    name: "floors".into(),
+                    field_type: FieldType::Integer,
+                },
+                Field {
+                    name: "area".into(),
+                    field_type: FieldType::Number,
+                },
+                Field {
+                    name: "vacant".into(),
+                    field_type: FieldType::Boolean,
+                },
+            ],
+        },
+        source: SourceInfo {
+            path: "x".into(),
+            format: "geojson".into(),
+            sha256: "0".into(),
+            crs: "EPSG:4326".into(),
+        },
+        created_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+fn features() -> Vec<Feature> {
+    vec![
+        Feature {
+            id: 7,
+            geometry: Geometry::Polygon(polygon![(x: 2.0, y: 41.0), (x: 2.1, y: 41.0), (x: 2.1, y: 41.1), (x: 2.0, y: 41.0)]),
+            properties: vec![
+                Value::String("a".into()),
+                Value::Int(3),
+                Value::Float(12.5),
+                Value::Bool(false),
+            ],
+        },
+        Feature {
+            id: 2,
+            geometry: Geometry::Polygon(polygon![(x: 3.0, y: 40.0), (x: 3.1, y: 40.0), (x: 3.1, y: 40.1), (x: 3.0, y: 40.0)]),
+            properties: vec![Value::Null, Value::Int(-1), Value::Null, Value::Bool(true)],
+        },
+    ]
+}
+
+#[test]
+fn write_then_read_round_trips_features_in_id_order() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::open(tmp.path()).expect("open");
+    let written = dir
+        .write_version(meta("parcels"), &features(), &QualityReport::default())
+        .expect("write");
+    assert_eq!(written.version, 1);
+    let stored = dir.read_latest(&written.name).expect("read");
+    let mut expected = features();
+    expected.sort_by_key(|f| f.id);
+    assert_eq!(stored.features, expected);
+    assert_eq!(stored.meta, written);
+}
+
+#[test]
+fn versions_count_up_and_layers_are_listed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::open(tmp.path()).expect("open");
+    for _ in 0..3 {
+        dir.write_version(meta("zones"), &features(), &QualityReport::default())
+            .expect("write");
+    }
+    dir.write_version(meta("assets"), &[], &QualityReport::default())
+        .expect("write empty");
+    let zones = LayerName::new("zones").expect("name");
+    assert_eq!(dir.versions(&zones).expect("versions"), vec![1, 2, 3]);
+    let names: Vec<String> = dir
+        .layers()
+        .expect("layers")
+        .into_iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(names, ["assets", "zones"]);
+}
+
+#[test]
+fn staging_leftovers_are_not_versions() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::open(tmp.path()).expect("open");
+    std::fs::create_dir_all(tmp.path().join("roads/.staging-1-2")).expect("mkdir");
+    std::fs::create_dir_all(tmp.path().join("roads/v00001x")).expect("mkdir");
+    assert!(dir.layers().expect("layers").is_empty());
+}
+
+#[test]
+fn mixed_points_are_stored() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::open(tmp.path()).expect("open");
+    let mut m = meta("mixed");
+    m.schema.fields.clear();
+    let feats = vec![
+        Feature {
+            id: 1,
+            geometry: Geometry::Point(point!(x: 1.0, y: 2.0)),
+            properties: vec![],
+        },
+        Feature {
+            id: 2,
+            geometry: features()[0].geometry.clone(),
+            properties: vec![],
+        },
+    ];
+    let written = dir
+        .write_version(m, &feats, &QualityReport::default())
+        .expect("write");
+    let stored = dir.read_latest(&written.name).expect("read");
+    assert_eq!(stored.features, feats);
+}
