@@ -10,6 +10,8 @@
 //! - [`ingest`]: reading source files, validating and repairing geometry, reporting.
 //! - [`api`]: the HTTP server (tiles, TileJSON, OGC API – Features).
 
+pub mod api;
+pub mod index;
 pub mod model;
 pub mod store;
-pub mod index;
+pub mod tiles;

@@ -4,7 +4,7 @@
 //! Everything a request needs is prepared here once, at load: projection, envelopes and
 //! the value dictionary. A request then only searches the tree and reads slices.
 //!
-//! May import: `model`, `store`.
+//! May import: `model`.
 
 mod properties;
 
@@ -16,10 +16,7 @@ use rstar::{AABB, RTree};
 pub use properties::{NULL_VALUE, PropertyTable};
 
 use crate::model::tile::{MercatorRect, lonlat_to_mercator};
-use crate::model::{
-    Bbox, Feature, FeatureQuery, FeatureSource, LayerMeta, QueryPage, SourceError,
-};
-use crate::store::StoredLayer;
+use crate::model::{Bbox, Feature, FeatureQuery, FeatureSource, LayerMeta, QueryPage, SourceError};
 
 /// A geometry in Web Mercator metres (EPSG:3857). The wrapper keeps Mercator and
 /// lon/lat coordinates from being mixed up.
@@ -53,13 +50,9 @@ pub struct IndexedLayer {
 }
 
 impl IndexedLayer {
-    /// Projects, encodes and indexes a stored layer version.
-    ///
-    /// # Panics
-    /// Never for layers under 2^32 features; larger ones are cut at load by the store.
+    /// Projects, encodes and indexes the features of a layer version.
     #[must_use]
-    pub fn new(stored: StoredLayer) -> Self {
-        let StoredLayer { meta, mut features } = stored;
+    pub fn new(meta: LayerMeta, mut features: Vec<Feature>) -> Self {
         features.sort_unstable_by_key(|f| f.id);
         let properties = PropertyTable::build(meta.schema.fields.len(), &features);
         let mut ids = Vec::with_capacity(features.len());

@@ -69,7 +69,10 @@ impl PropertyTable {
         };
         for f in features {
             for slot in 0..fields {
-                let id = f.properties.get(slot).map_or(NULL_VALUE, |v| table.intern(v));
+                let id = f
+                    .properties
+                    .get(slot)
+                    .map_or(NULL_VALUE, |v| table.intern(v));
                 table.rows.push(id);
             }
         }
@@ -125,6 +128,9 @@ impl PropertyTable {
     /// Decoded values of feature `row`.
     #[must_use]
     pub fn row_values(&self, row: usize) -> Vec<Value> {
-        self.row(row).iter().map(|&id| self.value(id).clone()).collect()
+        self.row(row)
+            .iter()
+            .map(|&id| self.value(id).clone())
+            .collect()
     }
 }

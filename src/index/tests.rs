@@ -33,7 +33,7 @@ fn layer(features: Vec<Feature>) -> IndexedLayer {
         },
         created_at: String::new(),
     };
-    IndexedLayer::new(StoredLayer { meta, features })
+    IndexedLayer::new(meta, features)
 }
 
 fn feature(id: u64, geometry: Geometry<f64>, kind: &str) -> Feature {

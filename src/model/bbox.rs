@@ -45,7 +45,12 @@ impl Bbox {
     /// An "empty" box that any [`Bbox::extend`] replaces.
     #[must_use]
     pub const fn empty() -> Self {
-        Self::new(f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY)
+        Self::new(
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        )
     }
 
     /// True when no point was added to an [`Bbox::empty`] box.
@@ -153,9 +158,18 @@ mod tests {
     #[test]
     fn rejects_bad_boxes() {
         assert!(matches!(Bbox::parse("1,2,3"), Err(InvalidBbox::Syntax(_))));
-        assert!(matches!(Bbox::parse("a,2,3,4"), Err(InvalidBbox::Syntax(_))));
+        assert!(matches!(
+            Bbox::parse("a,2,3,4"),
+            Err(InvalidBbox::Syntax(_))
+        ));
         assert!(matches!(Bbox::parse("3,2,1,4"), Err(InvalidBbox::Range(_))));
-        assert!(matches!(Bbox::parse("0,0,200,4"), Err(InvalidBbox::Range(_))));
-        assert!(matches!(Bbox::parse("0,NaN,1,4"), Err(InvalidBbox::Range(_))));
+        assert!(matches!(
+            Bbox::parse("0,0,200,4"),
+            Err(InvalidBbox::Range(_))
+        ));
+        assert!(matches!(
+            Bbox::parse("0,NaN,1,4"),
+            Err(InvalidBbox::Range(_))
+        ));
     }
 }

@@ -97,7 +97,16 @@ mod tests {
 
     #[test]
     fn rejects_paths_case_and_length() {
-        for bad in ["", "Parcels", "a/b", "..", "a b", "é", "a.b", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "Parcels",
+            "a/b",
+            "..",
+            "a b",
+            "é",
+            "a.b",
+            &"x".repeat(65),
+        ] {
             assert!(LayerName::new(bad).is_err(), "{bad}");
         }
     }

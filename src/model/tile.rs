@@ -142,10 +142,7 @@ mod tests {
             Ok((-MERCATOR_HALF_EXTENT_M, MERCATOR_HALF_EXTENT_M))
         );
         let se = TileId::new(1, 1, 1).map(|t| t.mercator_bounds());
-        assert_eq!(
-            se.map(|b| (b.min_x, b.max_y)),
-            Ok((0.0, 0.0))
-        );
+        assert_eq!(se.map(|b| (b.min_x, b.max_y)), Ok((0.0, 0.0)));
     }
 
     #[test]

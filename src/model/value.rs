@@ -214,7 +214,10 @@ mod tests {
             FieldType::Boolean.merge(FieldType::Integer),
             FieldType::String
         );
-        assert_eq!(FieldType::String.merge(FieldType::String), FieldType::String);
+        assert_eq!(
+            FieldType::String.merge(FieldType::String),
+            FieldType::String
+        );
     }
 
     #[test]

@@ -53,7 +53,9 @@ fn features() -> Vec<Feature> {
     vec![
         Feature {
             id: 7,
-            geometry: Geometry::Polygon(polygon![(x: 2.0, y: 41.0), (x: 2.1, y: 41.0), (x: 2.1, y: 41.1), (x: 2.0, y: 41.0)]),
+            geometry: Geometry::Polygon(
+                polygon![(x: 2.0, y: 41.0), (x: 2.1, y: 41.0), (x: 2.1, y: 41.1), (x: 2.0, y: 41.0)],
+            ),
             properties: vec![
                 Value::String("a".into()),
                 Value::Int(3),
@@ -63,7 +65,9 @@ fn features() -> Vec<Feature> {
         },
         Feature {
             id: 2,
-            geometry: Geometry::Polygon(polygon![(x: 3.0, y: 40.0), (x: 3.1, y: 40.0), (x: 3.1, y: 40.1), (x: 3.0, y: 40.0)]),
+            geometry: Geometry::Polygon(
+                polygon![(x: 3.0, y: 40.0), (x: 3.1, y: 40.0), (x: 3.1, y: 40.1), (x: 3.0, y: 40.0)],
+            ),
             properties: vec![Value::Null, Value::Int(-1), Value::Null, Value::Bool(true)],
         },
     ]

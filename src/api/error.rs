@@ -1,0 +1,59 @@
+//! The one place where errors become HTTP responses.
+//!
+//! Client errors say what was wrong in a JSON body `{"code": …, "description": …}`;
+//! server errors are logged and answered with a generic message.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An error answered to an HTTP client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed (bad parameter, bad tile address, …).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The named layer or feature does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The layer may not be served in this form.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Something failed inside the server.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "InvalidParameterValue"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "ServerError"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.parts();
+        let description = if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "request failed");
+            "internal server error".to_owned()
+        } else {
+            self.to_string()
+        };
+        let body = Json(serde_json::json!({ "code": code, "description": description }));
+        (status, body).into_response()
+    }
+}
+
+impl From<crate::model::SourceError> for ApiError {
+    fn from(e: crate::model::SourceError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+/// Result alias of handlers.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,354 @@
+//! OGC API – Features, Part 1: Core, with GeoJSON encoding.
+//!
+//! `items` pages are streamed: the matching ids are selected first (cheap), then the
+//! body is produced in chunks of [`CHUNK`] features as the client reads it, so a
+//! 10 000-feature page never sits in memory as a whole.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use serde::Serialize;
+use serde_json::{Value as J, json};
+
+use super::params::{ItemsParams, check_json_format};
+use super::{ApiError, ApiResult, AppState};
+use crate::index::IndexedLayer;
+use crate::model::{Feature, FeatureQuery, FeatureSource, Schema, Value};
+
+/// Features serialized per body chunk.
+const CHUNK: usize = 256;
+/// Media type of GeoJSON.
+const GEOJSON: &str = "application/geo+json";
+
+const CONFORMANCE: [&str; 4] = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
+];
+
+type Pairs = Query<Vec<(String, String)>>;
+
+fn check_format(pairs: &[(String, String)]) -> ApiResult<()> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == "f")
+        .try_for_each(|(_, v)| check_json_format(v))
+}
+
+fn layer(state: &AppState, name: &str) -> ApiResult<Arc<IndexedLayer>> {
+    state
+        .registry
+        .get(name)
+        .ok_or_else(|| ApiError::NotFound(format!("collection {name:?} does not exist")))
+}
+
+fn link(href: String, rel: &str, media: &str, title: &str) -> J {
+    json!({ "href": href, "rel": rel, "type": media, "title": title })
+}
+
+pub(super) async fn landing(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(pairs): Pairs,
+) -> ApiResult<Json<J>> {
+    check_format(&pairs)?;
+    let base = state.base_url(&headers);
+    Ok(Json(json!({
+        "title": "Tessera",
+        "description": "Open city data: vector tiles and OGC API – Features",
+        "links": [
+            link(format!("{base}/"), "self", "application/json", "This document"),
+            link(format!("{base}/conformance"), "conformance", "application/json", "Conformance classes"),
+            link(format!("{base}/collections"), "data", "application/json", "Collections"),
+        ],
+    })))
+}
+
+pub(super) async fn conformance(Query(pairs): Pairs) -> ApiResult<Json<J>> {
+    check_format(&pairs)?;
+    Ok(Json(json!({ "conformsTo": CONFORMANCE })))
+}
+
+fn collection_json(layer: &IndexedLayer, base: &str) -> J {
+    let meta = layer.meta();
+    let name = meta.name.as_str();
+    let href = format!("{base}/collections/{name}");
+    let bbox = meta
+        .bbox
+        .map(|b| vec![[b.min_x, b.min_y, b.max_x, b.max_y]]);
+    json!({
+        "id": name,
+        "title": meta.title,
+        "description": meta.description,
+        "itemType": "feature",
+        "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
+        "extent": { "spatial": {
+            "bbox": bbox.unwrap_or_default(),
+            "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+        }},
+        "license": meta.license,
+        "steward": meta.steward,
+        "updateFrequency": meta.update_frequency,
+        "sensitivity": meta.sensitivity,
+        "version": meta.version,
+        "featureCount": meta.feature_count,
+        "links": [
+            link(href.clone(), "self", "application/json", "This collection"),
+            link(format!("{href}/items"), "items", GEOJSON, "Features"),
+            link(format!("{href}/schema"), "describedby", "application/schema+json", "Schema of the features' properties"),
+            link(format!("{href}/quality"), "describedby", "application/json", "Quality report of the ingest"),
+            link(format!("{base}/tiles/{name}"), "tiles", "application/json", "Vector tiles (TileJSON)"),
+        ],
+    })
+}
+
+pub(super) async fn collections(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(pairs): Pairs,
+) -> ApiResult<Json<J>> {
+    check_format(&pairs)?;
+    let base = state.base_url(&headers);
+    let snapshot = state.registry.snapshot();
+    let list: Vec<J> = snapshot
+        .values()
+        .map(|l| collection_json(l, &base))
+        .collect();
+    Ok(Json(json!({
+        "links": [link(format!("{base}/collections"), "self", "application/json", "Collections")],
+        "collections": list,
+    })))
+}
+
+pub(super) async fn collection(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(pairs): Pairs,
+) -> ApiResult<Json<J>> {
+    check_format(&pairs)?;
+    let layer = layer(&state, &name)?;
+    Ok(Json(collection_json(&layer, &state.base_url(&headers))))
+}
+
+pub(super) async fn schema(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    let layer = layer(&state, &name)?;
+    let schema = layer.meta().schema.json_schema(&layer.meta().title);
+    Ok((
+        [(header::CONTENT_TYPE, "application/schema+json")],
+        Json(schema),
+    )
+        .into_response())
+}
+
+pub(super) async fn quality(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<J>> {
+    let layer = layer(&state, &name)?;
+    let meta = layer.meta();
+    let data_dir = state.registry.data_dir().clone();
+    let (layer_name, version) = (meta.name.clone(), meta.version);
+    let report = tokio::task::spawn_blocking(move || data_dir.read_quality(&layer_name, version))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(
+        json!({ "layer": meta.name, "version": meta.version, "report": report }),
+    ))
+}
+
+pub(super) async fn item(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((name, id)): Path<(String, String)>,
+    Query(pairs): Pairs,
+) -> ApiResult<Response> {
+    check_format(&pairs)?;
+    let layer = layer(&state, &name)?;
+    let not_found = || ApiError::NotFound(format!("feature {id:?} does not exist in {name:?}"));
+    let numeric: u64 = id.parse().map_err(|_| not_found())?;
+    let feature = layer.feature(numeric)?.ok_or_else(not_found)?;
+    let base = state.base_url(&headers);
+    let mut body = serde_json::to_value(GeoJsonFeature {
+        feature: &feature,
+        schema: layer.schema(),
+    })
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    body["links"] = json!([
+        link(
+            format!("{base}/collections/{name}/items/{id}"),
+            "self",
+            GEOJSON,
+            "This feature"
+        ),
+        link(
+            format!("{base}/collections/{name}"),
+            "collection",
+            "application/json",
+            "The collection"
+        ),
+    ]);
+    Ok(([(header::CONTENT_TYPE, GEOJSON)], Json(body)).into_response())
+}
+
+pub(super) async fn items(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(pairs): Pairs,
+) -> ApiResult<Response> {
+    let layer = layer(&state, &name)?;
+    let params = ItemsParams::parse(&pairs, layer.schema())?;
+    let query = FeatureQuery {
+        bbox: params.bbox,
+        filters: params.filters.clone(),
+        offset: params.offset,
+        limit: params.limit,
+    };
+    let source = Arc::clone(&layer);
+    let page = tokio::task::spawn_blocking(move || source.query(&query))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let links = page_links(
+        &state.base_url(&headers),
+        &name,
+        &params,
+        page.number_matched,
+    );
+    let head = format!(
+        r#"{{"type":"FeatureCollection","numberMatched":{},"numberReturned":{},"timeStamp":{},"links":{},"features":["#,
+        page.number_matched,
+        page.ids.len(),
+        json!(now_rfc3339()),
+        J::Array(links),
+    );
+    let body = feature_stream(layer, page.ids, head);
+    Ok(([(header::CONTENT_TYPE, GEOJSON)], Body::from_stream(body)).into_response())
+}
+
+/// The body of an items page: the head, the features in chunks, the tail.
+fn feature_stream(
+    layer: Arc<IndexedLayer>,
+    ids: Vec<u64>,
+    head: String,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    let chunks: Vec<Vec<u64>> = ids.chunks(CHUNK).map(<[u64]>::to_vec).collect();
+    let head = futures_util::stream::once(async move { Ok(Bytes::from(head)) });
+    let body = futures_util::stream::iter(chunks.into_iter().enumerate()).map(move |(n, chunk)| {
+        let features = layer.features(&chunk).map_err(std::io::Error::other)?;
+        let mut out = Vec::with_capacity(chunk.len() * 512);
+        for (i, feature) in features.iter().enumerate() {
+            if n > 0 || i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(
+                &mut out,
+                &GeoJsonFeature {
+                    feature,
+                    schema: layer.schema(),
+                },
+            )
+            .map_err(std::io::Error::other)?;
+        }
+        Ok(Bytes::from(out))
+    });
+    let tail = futures_util::stream::once(async { Ok(Bytes::from_static(b"]}")) });
+    head.chain(body).chain(tail)
+}
+
+fn page_links(base: &str, name: &str, params: &ItemsParams, matched: usize) -> Vec<J> {
+    let url = |offset: usize| {
+        let mut query: Vec<(String, String)> = params.filter_pairs.clone();
+        if let Some(b) = params.bbox {
+            query.push((
+                "bbox".into(),
+                format!("{},{},{},{}", b.min_x, b.min_y, b.max_x, b.max_y),
+            ));
+        }
+        query.push(("limit".into(), params.limit.to_string()));
+        query.push(("offset".into(), offset.to_string()));
+        let encoded = serde_urlencoded::to_string(&query).unwrap_or_default();
+        format!("{base}/collections/{name}/items?{encoded}")
+    };
+    let mut links = vec![link(url(params.offset), "self", GEOJSON, "This page")];
+    if params.offset + params.limit < matched {
+        links.push(link(
+            url(params.offset + params.limit),
+            "next",
+            GEOJSON,
+            "Next page",
+        ));
+    }
+    if params.offset > 0 {
+        links.push(link(
+            url(params.offset.saturating_sub(params.limit)),
+            "prev",
+            GEOJSON,
+            "Previous page",
+        ));
+    }
+    links.push(link(
+        format!("{base}/collections/{name}"),
+        "collection",
+        "application/json",
+        "The collection",
+    ));
+    links
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// An RFC 7946 Feature object.
+struct GeoJsonFeature<'a> {
+    feature: &'a Feature,
+    schema: &'a Schema,
+}
+
+impl Serialize for GeoJsonFeature<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = s.serialize_map(Some(4))?;
+        map.serialize_entry("type", "Feature")?;
+        map.serialize_entry("id", &self.feature.id)?;
+        map.serialize_entry("geometry", &geojson::Geometry::from(&self.feature.geometry))?;
+        map.serialize_entry(
+            "properties",
+            &Properties {
+                schema: self.schema,
+                values: &self.feature.properties,
+            },
+        )?;
+        map.end()
+    }
+}
+
+struct Properties<'a> {
+    schema: &'a Schema,
+    values: &'a [Value],
+}
+
+impl Serialize for Properties<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = s.serialize_map(Some(self.values.len()))?;
+        for (field, value) in self.schema.fields.iter().zip(self.values) {
+            map.serialize_entry(&field.name, value)?;
+        }
+        map.end()
+    }
+}

@@ -1,0 +1,134 @@
+//! The HTTP server: vector tiles, TileJSON and OGC API – Features over axum.
+//!
+//! The router is declarative; handlers live in one file per resource family and
+//! never parse strings themselves beyond what the typed helpers in [`params`] do.
+//!
+//! May import: `model`, `store`, `index`, `tiles`.
+
+pub mod error;
+mod features;
+pub mod params;
+pub mod registry;
+mod tilejson;
+mod tiles;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderMap, Method, header};
+use axum::routing::get;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+pub use error::{ApiError, ApiResult};
+pub use registry::Registry;
+
+/// Shared state of all handlers; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The served layers.
+    pub registry: Arc<Registry>,
+    /// The URL clients reach this server at (e.g. behind a proxy); when `None`, links
+    /// are built from the request's `Host` header.
+    pub public_url: Option<String>,
+}
+
+impl AppState {
+    /// The base URL for links in responses, without trailing slash.
+    #[must_use]
+    pub fn base_url(&self, headers: &HeaderMap) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| is_plausible_host(h))
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    }
+}
+
+/// Accepts `host[:port]` made of URL-safe characters only, so that a forged `Host`
+/// header cannot inject markup or paths into links.
+fn is_plausible_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+/// The application's routes.
+pub fn router(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .max_age(Duration::from_secs(3600));
+    Router::new()
+        .route("/", get(features::landing))
+        .route("/conformance", get(features::conformance))
+        .route("/collections", get(features::collections))
+        .route("/collections/{layer}", get(features::collection))
+        .route("/collections/{layer}/items", get(features::items))
+        .route("/collections/{layer}/items/{id}", get(features::item))
+        .route("/collections/{layer}/schema", get(features::schema))
+        .route("/collections/{layer}/quality", get(features::quality))
+        .route("/tiles/{layers}", get(tilejson::tilejson))
+        .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
+        .fallback(|| async { ApiError::NotFound("no such resource".into()) })
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until Ctrl-C or SIGTERM, polling the data folder for new layer versions
+/// every `reload_every`.
+///
+/// # Errors
+/// When the address cannot be bound or the server fails.
+pub async fn serve(
+    state: AppState,
+    listen: SocketAddr,
+    reload_every: Duration,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "serving");
+    let registry = Arc::clone(&state.registry);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(reload_every);
+        loop {
+            tick.tick().await;
+            let registry = Arc::clone(&registry);
+            match tokio::task::spawn_blocking(move || registry.reload()).await {
+                Ok(Err(e)) => tracing::warn!(error = %e, "reload failed"),
+                Err(e) => tracing::warn!(error = %e, "reload task failed"),
+                Ok(Ok(_)) => {}
+            }
+        }
+    });
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

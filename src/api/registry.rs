@@ -1,0 +1,90 @@
+//! The layers being served, swapped atomically when a new version appears.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::index::IndexedLayer;
+use crate::model::LayerName;
+use crate::store::{DataDir, StoreError};
+
+/// Layers by name.
+pub type LayerMap = BTreeMap<LayerName, Arc<IndexedLayer>>;
+
+/// The served layers. Readers take a snapshot without locking; a reload builds the
+/// new indexes aside and swaps them in, so requests never wait for a load.
+#[derive(Debug)]
+pub struct Registry {
+    data_dir: DataDir,
+    layers: ArcSwap<LayerMap>,
+}
+
+impl Registry {
+    /// Loads the newest version of every layer in `data_dir`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the folder cannot be listed or a version cannot be read.
+    pub fn load(data_dir: DataDir) -> Result<Self, StoreError> {
+        let registry = Self {
+            data_dir,
+            layers: ArcSwap::from_pointee(LayerMap::new()),
+        };
+        registry.reload()?;
+        Ok(registry)
+    }
+
+    /// A snapshot of the served layers.
+    #[must_use]
+    pub fn snapshot(&self) -> Arc<LayerMap> {
+        self.layers.load_full()
+    }
+
+    /// One layer, if served.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<Arc<IndexedLayer>> {
+        let name = LayerName::new(name).ok()?;
+        self.layers.load().get(&name).cloned()
+    }
+
+    /// Loads every layer whose newest version differs from the one served; returns the
+    /// names of the layers that changed. A version that fails to load is logged and
+    /// the served one is kept.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the data folder cannot be listed.
+    pub fn reload(&self) -> Result<Vec<LayerName>, StoreError> {
+        let current = self.snapshot();
+        let mut next = (*current).clone();
+        let mut changed = Vec::new();
+        for name in self.data_dir.layers()? {
+            let Some(version) = self.data_dir.latest_version(&name)? else {
+                continue;
+            };
+            if current.get(&name).map(|l| l.meta().version) == Some(version) {
+                continue;
+            }
+            match self.data_dir.read_version(&name, version) {
+                Ok(stored) => {
+                    let layer = IndexedLayer::new(stored.meta, stored.features);
+                    tracing::info!(layer = %name, version, features = layer.len(), "layer loaded");
+                    next.insert(name.clone(), Arc::new(layer));
+                    changed.push(name);
+                }
+                Err(e) => {
+                    tracing::error!(layer = %name, version, error = %e, "cannot load version; keeping the served one")
+                }
+            }
+        }
+        if !changed.is_empty() {
+            self.layers.store(Arc::new(next));
+        }
+        Ok(changed)
+    }
+
+    /// The data directory served from.
+    #[must_use]
+    pub fn data_dir(&self) -> &DataDir {
+        &self.data_dir
+    }
+}

@@ -1,0 +1,90 @@
+//! `GET /tiles/{layers}`: TileJSON 3.0.0 describing a tile source.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use serde_json::{Value as Json_, json};
+
+use super::tiles::resolve_layers;
+use super::{ApiResult, AppState};
+use crate::model::{Bbox, FieldType};
+
+/// Deepest zoom advertised; tiles are rendered on the fly at any zoom up to it.
+pub const MAX_ADVERTISED_ZOOM: u8 = 22;
+
+pub(super) async fn tilejson(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(list): Path<String>,
+) -> ApiResult<Json<Json_>> {
+    let layers = resolve_layers(&state, &list)?;
+    let mut bounds = Bbox::empty();
+    let vector_layers: Vec<Json_> = layers
+        .iter()
+        .map(|layer| {
+            let meta = layer.meta();
+            if let Some(b) = &meta.bbox {
+                bounds.extend(b);
+            }
+            let fields: serde_json::Map<String, Json_> = meta
+                .schema
+                .fields
+                .iter()
+                .map(|f| (f.name.clone(), json!(tilejson_type(f.field_type))))
+                .collect();
+            json!({
+                "id": meta.name,
+                "description": meta.description.clone().unwrap_or_else(|| meta.title.clone()),
+                "minzoom": 0,
+                "maxzoom": MAX_ADVERTISED_ZOOM,
+                "fields": fields,
+            })
+        })
+        .collect();
+    if bounds.is_empty() {
+        bounds = Bbox::new(-180.0, -85.051_128_78, 180.0, 85.051_128_78);
+    }
+    let (lon, lat) = bounds.center();
+    let names: Vec<&str> = layers.iter().map(|l| l.meta().name.as_str()).collect();
+    let attribution: Vec<String> = layers
+        .iter()
+        .filter_map(|l| l.meta().license.clone())
+        .collect();
+    let base = state.base_url(&headers);
+    Ok(Json(json!({
+        "tilejson": "3.0.0",
+        "name": names.join(","),
+        "description": layers.iter().map(|l| l.meta().title.as_str()).collect::<Vec<_>>().join(", "),
+        "version": layers.iter().map(|l| l.meta().version.to_string()).collect::<Vec<_>>().join(","),
+        "attribution": attribution.join("; "),
+        "scheme": "xyz",
+        "tiles": [format!("{base}/tiles/{list}/{{z}}/{{x}}/{{y}}.mvt")],
+        "minzoom": 0,
+        "maxzoom": MAX_ADVERTISED_ZOOM,
+        "bounds": [bounds.min_x, bounds.min_y, bounds.max_x, bounds.max_y],
+        "center": [lon, lat, initial_zoom(&bounds)],
+        "vector_layers": vector_layers,
+    })))
+}
+
+fn tilejson_type(t: FieldType) -> &'static str {
+    match t {
+        FieldType::Boolean => "Boolean",
+        FieldType::Integer | FieldType::Number => "Number",
+        FieldType::String => "String",
+    }
+}
+
+/// A zoom at which the whole box fits about one 512-pixel viewport.
+fn initial_zoom(b: &Bbox) -> u8 {
+    let span = (b.max_x - b.min_x).max(b.max_y - b.min_y).max(1e-9);
+    let zoom = (360.0 / span).log2().floor().clamp(0.0, 18.0);
+    // Clamped to 0..=18 above.
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "clamped to 0..=18"
+    )]
+    let z = zoom as u8;
+    z
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real server on an ephemeral port, real files, and
+//! independent decoders (mvt-reader for tiles, serde_json for GeoJSON).
+
+mod features;
+mod support;
+mod tiles;

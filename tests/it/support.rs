@@ -1,0 +1,175 @@
+//! Shared fixtures: demo layers read with the `geojson` crate (independently of
+//! Tessera's ingest), a data folder, and a server on an ephemeral port.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use geo_types::Geometry;
+use tessera::api::{AppState, Registry, router};
+use tessera::model::meta::SourceInfo;
+use tessera::model::{
+    Bbox, Feature, Field, LayerMeta, LayerName, QualityReport, Schema, Sensitivity, Value,
+};
+use tessera::store::DataDir;
+
+/// The repository's `data/` folder.
+pub fn demo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
+}
+
+/// A source layer as read straight from a GeoJSON file.
+pub struct SourceLayer {
+    pub schema: Schema,
+    pub features: Vec<Feature>,
+}
+
+/// Reads a GeoJSON FeatureCollection; ids are 1-based positions, like Tessera's.
+pub fn read_geojson(path: &Path) -> SourceLayer {
+    let text = std::fs::read_to_string(path).expect("read fixture");
+    let fc: geojson::FeatureCollection = text.parse().expect("parse fixture");
+    let mut fields: Vec<Field> = Vec::new();
+    let mut features = Vec::new();
+    for (i, f) in fc.features.iter().enumerate() {
+        let props = f.properties.clone().unwrap_or_default();
+        for (name, v) in &props {
+            let value = Value::from_json(v);
+            let Some(t) = value.field_type() else {
+                continue;
+            };
+            match fields.iter_mut().find(|x| &x.name == name) {
+                Some(field) => field.field_type = field.field_type.merge(t),
+                None => fields.push(Field {
+                    name: name.clone(),
+                    field_type: t,
+                }),
+            }
+        }
+        let geometry: Geometry<f64> = f
+            .geometry
+            .clone()
+            .expect("geometry")
+            .try_into()
+            .expect("convert geometry");
+        features.push((i, geometry, props));
+    }
+    let schema = Schema { fields };
+    let features = features
+        .into_iter()
+        .map(|(i, geometry, props)| Feature {
+            id: i as u64 + 1,
+            geometry,
+            properties: schema
+                .fields
+                .iter()
+                .map(|field| {
+                    props
+                        .get(&field.name)
+                        .map(Value::from_json)
+                        .and_then(|v| v.coerce(field.field_type))
+                        .unwrap_or(Value::Null)
+                })
+                .collect(),
+        })
+        .collect();
+    SourceLayer { schema, features }
+}
+
+fn meta(name: &str, layer: &SourceLayer) -> LayerMeta {
+    let mut bbox = Bbox::empty();
+    for f in &layer.features {
+        use geo::BoundingRect as _;
+        if let Some(r) = f.geometry.bounding_rect() {
+            bbox.extend(&Bbox::from(r));
+        }
+    }
+    LayerMeta {
+        name: LayerName::new(name).expect("name"),
+        version: 0,
+        title: format!("Demo {name}"),
+        description: None,
+        license: Some("CC0-1.0".into()),
+        steward: None,
+        update_frequency: None,
+        sensitivity: Sensitivity::Public,
+        id_field: None,
+        time_field: None,
+        geometry_type: "Polygon".into(),
+        feature_count: layer.features.len() as u64,
+        bbox: Some(bbox),
+        schema: layer.schema.clone(),
+        source: SourceInfo {
+            path: String::new(),
+            format: "geojson".into(),
+            sha256: String::new(),
+            crs: "EPSG:4326".into(),
+        },
+        created_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+/// Writes a layer into a data folder through the store.
+pub fn store_layer(dir: &DataDir, name: &str, layer: &SourceLayer) {
+    dir.write_version(
+        meta(name, layer),
+        &layer.features,
+        &QualityReport::default(),
+    )
+    .expect("write version");
+}
+
+/// A running server and what it serves.
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub _tmp: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Serves the given data folder on 127.0.0.1 with an ephemeral port.
+    pub async fn start(tmp: tempfile::TempDir) -> Self {
+        let dir = DataDir::open(tmp.path()).expect("open data dir");
+        let registry = Arc::new(Registry::load(dir).expect("load"));
+        let state = AppState {
+            registry,
+            public_url: None,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            axum::serve(listener, router(state)).await.expect("serve");
+        });
+        Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            _tmp: tmp,
+        }
+    }
+
+    /// Serves the demo parcels and assets (written through the store).
+    pub async fn demo() -> (Self, SourceLayer, SourceLayer) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = DataDir::open(tmp.path()).expect("open");
+        let parcels = read_geojson(&demo_dir().join("parcels.geojson"));
+        let assets = read_geojson(&demo_dir().join("assets.geojson"));
+        store_layer(&dir, "parcels", &parcels);
+        store_layer(&dir, "assets", &assets);
+        (Self::start(tmp).await, parcels, assets)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let resp = self.get(path).await;
+        let status = resp.status().as_u16();
+        let body = resp.json().await.expect("json body");
+        (status, body)
+    }
+}
