@@ -10,5 +10,6 @@
 //! - [`ingest`]: reading source files, validating and repairing geometry, reporting.
 //! - [`api`]: the HTTP server (tiles, TileJSON, OGC API – Features).
 
+pub mod crs;
 pub mod model;
 pub mod store;
