@@ -11,6 +11,7 @@
 //! - [`api`]: the HTTP server (tiles, TileJSON, OGC API – Features).
 
 pub mod api;
+pub mod crs;
 pub mod index;
 pub mod model;
 pub mod store;
