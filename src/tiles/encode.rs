@@ -50,41 +50,190 @@ fn zigzag(n: i32) -> u32 {
     ((n << 1) ^ (n >> 31)).cast_unsigned()
 }
 
-/// Accumulates the command stream of one feature.
+/// Encodes features one after another, reusing its buffers between them.
 #[derive(Debug, Default)]
 pub struct GeometryWriter {
     commands: Vec<u32>,
     cursor: [i32; 2],
+    points: Vec<Pt>,
+    quantized: Vec<[i32; 2]>,
 }
 
 impl GeometryWriter {
+    /// The command stream of the last encoded feature.
+    #[must_use]
+    pub fn commands(&self) -> &[u32] {
+        &self.commands
+    }
+
+    /// Encodes `geometry` for a tile, replacing the previous feature's commands.
+    /// Returns `None` when nothing of it is left in the tile.
+    pub fn encode(
+        &mut self,
+        geometry: &Geometry<f64>,
+        transform: &TileTransform,
+        bounds: ClipBox,
+        needs_clip: bool,
+    ) -> Option<GeomType> {
+        self.commands.clear();
+        self.cursor = [0, 0];
+        let ctx = Context {
+            transform,
+            bounds,
+            needs_clip,
+        };
+        let kind = match geometry {
+            Geometry::Point(p) => {
+                self.points_of(&ctx, std::iter::once(p.0));
+                GeomType::Point
+            }
+            Geometry::MultiPoint(mp) => {
+                self.points_of(&ctx, mp.0.iter().map(|p| p.0));
+                GeomType::Point
+            }
+            Geometry::LineString(ls) => {
+                self.line(&ctx, ls);
+                GeomType::Linestring
+            }
+            Geometry::MultiLineString(mls) => {
+                for ls in &mls.0 {
+                    self.line(&ctx, ls);
+                }
+                GeomType::Linestring
+            }
+            Geometry::Polygon(p) => {
+                self.polygon(&ctx, p);
+                GeomType::Polygon
+            }
+            Geometry::MultiPolygon(mp) => {
+                for p in &mp.0 {
+                    self.polygon(&ctx, p);
+                }
+                GeomType::Polygon
+            }
+            Geometry::Rect(r) => {
+                self.polygon(&ctx, &r.to_polygon());
+                GeomType::Polygon
+            }
+            Geometry::Triangle(t) => {
+                self.polygon(&ctx, &t.to_polygon());
+                GeomType::Polygon
+            }
+            // Collections and bare lines do not occur after ingest; they have no MVT form.
+            Geometry::Line(_) | Geometry::GeometryCollection(_) => return None,
+        };
+        (!self.commands.is_empty()).then_some(kind)
+    }
+
     fn delta(&mut self, p: [i32; 2]) {
         self.commands.push(zigzag(p[0] - self.cursor[0]));
         self.commands.push(zigzag(p[1] - self.cursor[1]));
         self.cursor = p;
     }
 
-    fn points(&mut self, points: &[[i32; 2]]) {
-        self.commands.push(command(MOVE_TO, points.len()));
-        for &p in points {
-            self.delta(p);
-        }
-    }
-
-    fn path(&mut self, points: &[[i32; 2]], close: bool) {
+    /// Writes `self.quantized` as one path.
+    fn path(&mut self, close: bool) {
+        let n = self.quantized.len();
         self.commands.push(command(MOVE_TO, 1));
-        self.delta(points[0]);
-        self.commands.push(command(LINE_TO, points.len() - 1));
-        for &p in &points[1..] {
-            self.delta(p);
+        self.delta(self.quantized[0]);
+        self.commands.push(command(LINE_TO, n - 1));
+        for i in 1..n {
+            self.delta(self.quantized[i]);
         }
         if close {
             self.commands.push(command(CLOSE_PATH, 1));
         }
     }
+
+    fn points_of(
+        &mut self,
+        ctx: &Context<'_>,
+        coords: impl Iterator<Item = geo_types::Coord<f64>>,
+    ) {
+        self.quantized.clear();
+        for c in coords {
+            let p = ctx.transform.apply(c);
+            if ctx.bounds.contains(p) {
+                self.quantized.push(quantize(p));
+            }
+        }
+        self.quantized.dedup();
+        if self.quantized.is_empty() {
+            return;
+        }
+        self.commands.push(command(MOVE_TO, self.quantized.len()));
+        for i in 0..self.quantized.len() {
+            self.delta(self.quantized[i]);
+        }
+    }
+
+    fn line(&mut self, ctx: &Context<'_>, ls: &LineString<f64>) {
+        self.points.clear();
+        self.points
+            .extend(ls.0.iter().map(|c| ctx.transform.apply(*c)));
+        if ctx.needs_clip && !ctx.bounds.contains_all(&self.points) {
+            for part in clip_line(&self.points, ctx.bounds) {
+                quantize_into(&part, &mut self.quantized);
+                if self.quantized.len() >= 2 {
+                    self.path(false);
+                }
+            }
+        } else {
+            quantize_into(&self.points, &mut self.quantized);
+            if self.quantized.len() >= 2 {
+                self.path(false);
+            }
+        }
+    }
+
+    fn polygon(&mut self, ctx: &Context<'_>, polygon: &Polygon<f64>) {
+        if !self.ring(ctx, polygon.exterior(), true) {
+            return;
+        }
+        self.path(true);
+        for hole in polygon.interiors() {
+            if self.ring(ctx, hole, false) {
+                self.path(true);
+            }
+        }
+    }
+
+    /// Leaves in `self.quantized` the open ring with MVT winding (exterior: positive
+    /// area in tile coordinates); false when it collapses.
+    fn ring(&mut self, ctx: &Context<'_>, ring: &LineString<f64>, exterior: bool) -> bool {
+        let coords = match ring.0.split_last() {
+            Some((last, rest)) if rest.first() == Some(last) => rest,
+            _ => &ring.0[..],
+        };
+        self.points.clear();
+        self.points
+            .extend(coords.iter().map(|c| ctx.transform.apply(*c)));
+        if ctx.needs_clip && !ctx.bounds.contains_all(&self.points) {
+            let clipped = clip_ring(&self.points, ctx.bounds);
+            quantize_into(&clipped, &mut self.quantized);
+        } else {
+            quantize_into(&self.points, &mut self.quantized);
+        }
+        let q = &mut self.quantized;
+        while q.len() > 1 && q.first() == q.last() {
+            q.pop();
+        }
+        if q.len() < 3 {
+            return false;
+        }
+        let area = twice_area(q);
+        if area == 0 {
+            return false;
+        }
+        if (area > 0) != exterior {
+            q.reverse();
+        }
+        true
+    }
 }
 
-/// Encodes `geometry` for a tile; `None` when nothing of it is left in the tile.
+/// Encodes `geometry` for a tile into a fresh command vector; `None` when nothing of it
+/// is left in the tile. Convenience over [`GeometryWriter`] for one-off use.
 #[must_use]
 pub fn encode(
     geometry: &Geometry<f64>,
@@ -92,53 +241,9 @@ pub fn encode(
     bounds: ClipBox,
     needs_clip: bool,
 ) -> Option<(GeomType, Vec<u32>)> {
-    let mut out = GeometryWriter::default();
-    let ctx = Context {
-        transform,
-        bounds,
-        needs_clip,
-    };
-    let kind = match geometry {
-        Geometry::Point(p) => {
-            ctx.points(std::iter::once(p.0), &mut out);
-            GeomType::Point
-        }
-        Geometry::MultiPoint(mp) => {
-            ctx.points(mp.0.iter().map(|p| p.0), &mut out);
-            GeomType::Point
-        }
-        Geometry::LineString(ls) => {
-            ctx.line(ls, &mut out);
-            GeomType::Linestring
-        }
-        Geometry::MultiLineString(mls) => {
-            for ls in &mls.0 {
-                ctx.line(ls, &mut out);
-            }
-            GeomType::Linestring
-        }
-        Geometry::Polygon(p) => {
-            ctx.polygon(p, &mut out);
-            GeomType::Polygon
-        }
-        Geometry::MultiPolygon(mp) => {
-            for p in &mp.0 {
-                ctx.polygon(p, &mut out);
-            }
-            GeomType::Polygon
-        }
-        Geometry::Rect(r) => {
-            ctx.polygon(&r.to_polygon(), &mut out);
-            GeomType::Polygon
-        }
-        Geometry::Triangle(t) => {
-            ctx.polygon(&t.to_polygon(), &mut out);
-            GeomType::Polygon
-        }
-        // Collections and bare lines do not occur after ingest; they have no MVT form.
-        Geometry::Line(_) | Geometry::GeometryCollection(_) => return None,
-    };
-    (!out.commands.is_empty()).then_some((kind, out.commands))
+    let mut writer = GeometryWriter::default();
+    let kind = writer.encode(geometry, transform, bounds, needs_clip)?;
+    Some((kind, writer.commands))
 }
 
 struct Context<'a> {
@@ -147,92 +252,31 @@ struct Context<'a> {
     needs_clip: bool,
 }
 
-impl Context<'_> {
-    fn points(
-        &self,
-        coords: impl Iterator<Item = geo_types::Coord<f64>>,
-        out: &mut GeometryWriter,
-    ) {
-        let mut kept: Vec<[i32; 2]> = coords
-            .map(|c| self.transform.apply(c))
-            .filter(|p| self.bounds.contains(*p))
-            .map(quantize)
-            .collect();
-        kept.dedup();
-        if !kept.is_empty() {
-            out.points(&kept);
-        }
-    }
-
-    fn line(&self, ls: &LineString<f64>, out: &mut GeometryWriter) {
-        let pts: Vec<Pt> = ls.0.iter().map(|c| self.transform.apply(*c)).collect();
-        let parts = if self.needs_clip && !self.bounds.contains_all(&pts) {
-            clip_line(&pts, self.bounds)
-        } else {
-            vec![pts]
-        };
-        for part in parts {
-            let q = quantize_path(&part);
-            if q.len() >= 2 {
-                out.path(&q, false);
-            }
-        }
-    }
-
-    fn polygon(&self, polygon: &Polygon<f64>, out: &mut GeometryWriter) {
-        let Some(exterior) = self.ring(polygon.exterior(), true) else {
-            return;
-        };
-        out.path(&exterior, true);
-        for hole in polygon.interiors() {
-            if let Some(ring) = self.ring(hole, false) {
-                out.path(&ring, true);
-            }
-        }
-    }
-
-    /// A quantized open ring with MVT winding (exterior: positive area in tile
-    /// coordinates), or `None` when it collapses.
-    fn ring(&self, ring: &LineString<f64>, exterior: bool) -> Option<Vec<[i32; 2]>> {
-        let coords = match ring.0.split_last() {
-            Some((last, rest)) if rest.first() == Some(last) => rest,
-            _ => &ring.0[..],
-        };
-        let mut pts: Vec<Pt> = coords.iter().map(|c| self.transform.apply(*c)).collect();
-        if self.needs_clip && !self.bounds.contains_all(&pts) {
-            pts = clip_ring(&pts, self.bounds);
-        }
-        let mut q = quantize_path(&pts);
-        while q.len() > 1 && q.first() == q.last() {
-            q.pop();
-        }
-        if q.len() < 3 {
-            return None;
-        }
-        let area = twice_area(&q);
-        if area == 0 {
-            return None;
-        }
-        if (area > 0) != exterior {
-            q.reverse();
-        }
-        Some(q)
-    }
-}
-
 #[inline]
 #[expect(
     clippy::cast_possible_truncation,
     reason = "clipped coordinates lie within a few thousand pixels of the tile"
 )]
 fn quantize(p: Pt) -> [i32; 2] {
-    [p[0].round() as i32, p[1].round() as i32]
+    [round(p[0]), round(p[1])]
 }
 
-fn quantize_path(points: &[Pt]) -> Vec<[i32; 2]> {
-    let mut q: Vec<[i32; 2]> = points.iter().map(|p| quantize(*p)).collect();
-    q.dedup();
-    q
+/// Rounds half up without a libm call (baseline x86-64 has no rounding instruction).
+#[inline]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "clipped coordinates lie within a few thousand pixels of the tile"
+)]
+fn round(v: f64) -> i32 {
+    let t = v + 0.5;
+    let i = t as i32;
+    if f64::from(i) > t { i - 1 } else { i }
+}
+
+fn quantize_into(points: &[Pt], out: &mut Vec<[i32; 2]>) {
+    out.clear();
+    out.extend(points.iter().map(|p| quantize(*p)));
+    out.dedup();
 }
 
 /// Twice the signed area of an open ring (shoelace), in tile pixels.

@@ -10,16 +10,16 @@
 
 pub mod clip;
 pub mod encode;
+mod pbf;
 
-use std::collections::HashMap;
-
-use geozero::mvt::{Message as _, Tile, tile};
+use foldhash::{HashMap, HashMapExt as _};
 
 use crate::index::{IndexedLayer, NULL_VALUE};
+use crate::model::TileId;
 use crate::model::tile::MercatorRect;
-use crate::model::{TileId, Value};
 use clip::ClipBox;
-use encode::TileTransform;
+use encode::{GeometryWriter, TileTransform};
+use pbf::LayerWriter;
 
 /// Tile coordinate extent (MVT default).
 pub const EXTENT: u32 = 4096;
@@ -30,19 +30,16 @@ pub const BUFFER: u32 = 64;
 /// when no layer has a feature in the tile.
 #[must_use]
 pub fn render_tile(layers: &[&IndexedLayer], tile: TileId) -> Option<Vec<u8>> {
-    let mvt_layers: Vec<tile::Layer> = layers
-        .iter()
-        .filter_map(|layer| render_layer(layer, tile))
-        .collect();
-    if mvt_layers.is_empty() {
-        return None;
+    let mut out = Vec::new();
+    for layer in layers {
+        render_layer(layer, tile, &mut out);
     }
-    Some(Tile { layers: mvt_layers }.encode_to_vec())
+    (!out.is_empty()).then_some(out)
 }
 
-/// Renders one layer's part of a tile, `None` when it has no feature there.
-#[must_use]
-pub fn render_layer(layer: &IndexedLayer, tile: TileId) -> Option<tile::Layer> {
+/// Appends one layer's part of a tile to `out` (an encoded `Tile` message); appends
+/// nothing when the layer has no feature there. Returns the number of features written.
+pub fn render_layer(layer: &IndexedLayer, tile: TileId, out: &mut Vec<u8>) -> usize {
     let bounds = tile.mercator_bounds();
     let pad = tile.width_m() * f64::from(BUFFER) / f64::from(EXTENT);
     let search = MercatorRect {
@@ -59,34 +56,30 @@ pub fn render_layer(layer: &IndexedLayer, tile: TileId) -> Option<tile::Layer> {
     let mut hits: Vec<usize> = layer.in_mercator_rect(&search).collect();
     // Ascending ids give deterministic tiles whatever the tree's traversal order.
     hits.sort_unstable();
-    let mut tags = TagTable::new(layer);
-    let mut features = Vec::with_capacity(hits.len());
+    let mut tags = TagTable::new(layer, hits.len());
+    let mut geometry = GeometryWriter::default();
+    let mut writer = LayerWriter::default();
     for i in hits {
         let needs_clip = !inside(layer.envelope(i), &search);
-        let Some((kind, geometry)) =
-            encode::encode(&layer.mercator(i).0, &transform, clip_box, needs_clip)
+        let Some(kind) = geometry.encode(&layer.mercator(i).0, &transform, clip_box, needs_clip)
         else {
             continue;
         };
-        features.push(tile::Feature {
-            id: Some(layer.id(i)),
-            tags: tags.feature_tags(layer, i),
-            r#type: Some(kind as i32),
-            geometry,
-        });
+        let feature_tags = tags.feature_tags(layer, i);
+        writer.feature(layer.id(i), feature_tags, kind as u32, geometry.commands());
     }
-    if features.is_empty() {
-        return None;
+    let written = writer.len();
+    if written > 0 {
+        let fields = &layer.meta().schema.fields;
+        writer.finish_into(
+            out,
+            layer.meta().name.as_str(),
+            tags.keys.iter().map(|&f| fields[f].name.as_str()),
+            tags.values.iter().map(|&id| layer.properties().value(id)),
+            EXTENT,
+        );
     }
-    let (keys, values) = tags.finish(layer);
-    Some(tile::Layer {
-        version: 2,
-        name: layer.meta().name.to_string(),
-        features,
-        keys,
-        values,
-        extent: Some(EXTENT),
-    })
+    written
 }
 
 fn inside(inner: &MercatorRect, outer: &MercatorRect) -> bool {
@@ -104,21 +97,25 @@ struct TagTable {
     /// Dictionary value id to tile-local value index.
     value_index: HashMap<u32, u32>,
     values: Vec<u32>,
+    scratch: Vec<u32>,
 }
 
 impl TagTable {
-    fn new(layer: &IndexedLayer) -> Self {
+    fn new(layer: &IndexedLayer, features: usize) -> Self {
         Self {
             key_of_field: vec![None; layer.meta().schema.fields.len()],
             keys: Vec::new(),
-            value_index: HashMap::new(),
+            value_index: HashMap::with_capacity(features * 2),
             values: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
-    fn feature_tags(&mut self, layer: &IndexedLayer, row: usize) -> Vec<u32> {
+    /// The tag pairs of one feature, valid until the next call.
+    fn feature_tags(&mut self, layer: &IndexedLayer, row: usize) -> &[u32] {
         let ids = layer.properties().row(row);
-        let mut tags = Vec::with_capacity(ids.len() * 2);
+        let mut tags = std::mem::take(&mut self.scratch);
+        tags.clear();
         for (field, &value_id) in ids.iter().enumerate() {
             if value_id == NULL_VALUE {
                 continue;
@@ -135,35 +132,12 @@ impl TagTable {
             tags.push(key);
             tags.push(value);
         }
-        tags
-    }
-
-    fn finish(self, layer: &IndexedLayer) -> (Vec<String>, Vec<tile::Value>) {
-        let fields = &layer.meta().schema.fields;
-        let keys = self.keys.iter().map(|&f| fields[f].name.clone()).collect();
-        let values = self
-            .values
-            .iter()
-            .map(|&id| mvt_value(layer.properties().value(id)))
-            .collect();
-        (keys, values)
+        self.scratch = tags;
+        &self.scratch
     }
 }
 
 fn index_u32(i: usize) -> u32 {
     // Tile-local tables are bounded by the features of one tile.
     u32::try_from(i).unwrap_or(u32::MAX)
-}
-
-/// The MVT value for a property value (nulls are never encoded: the tag is omitted).
-fn mvt_value(v: &Value) -> tile::Value {
-    let mut out = tile::Value::default();
-    match v {
-        Value::Null => {}
-        Value::Bool(b) => out.bool_value = Some(*b),
-        Value::Int(i) => out.int_value = Some(*i),
-        Value::Float(f) => out.double_value = Some(*f),
-        Value::String(s) => out.string_value = Some(s.clone()),
-    }
-    out
 }
