@@ -26,6 +26,7 @@
 //!
 //! May import: `model`, `ingest::format`.
 
+pub mod flatgeobuf;
 pub mod geojson;
 pub mod geojsonseq;
 mod json_scan;
@@ -301,7 +302,8 @@ pub fn open(path: &Path, format: Format, options: &ReadOptions) -> Result<Box<dy
     Ok(match format {
         Format::GeoJson => Box::new(geojson::GeoJsonReader::open(path)?),
         Format::GeoJsonSeq => Box::new(geojsonseq::GeoJsonSeqReader::open(path)?),
-        Format::Csv | Format::FlatGeobuf | Format::Shapefile => {
+        Format::FlatGeobuf => Box::new(flatgeobuf::FgbReader::open(path)?),
+        Format::Csv | Format::Shapefile => {
             let _ = options;
             return Err(ReadError::invalid(
                 path,
