@@ -26,10 +26,12 @@
 //!
 //! May import: `model`, `ingest::format`.
 
+mod dbf;
 pub mod flatgeobuf;
 pub mod geojson;
 pub mod geojsonseq;
 mod json_scan;
+pub mod shapefile;
 mod text;
 
 use std::fmt;
@@ -303,7 +305,8 @@ pub fn open(path: &Path, format: Format, options: &ReadOptions) -> Result<Box<dy
         Format::GeoJson => Box::new(geojson::GeoJsonReader::open(path)?),
         Format::GeoJsonSeq => Box::new(geojsonseq::GeoJsonSeqReader::open(path)?),
         Format::FlatGeobuf => Box::new(flatgeobuf::FgbReader::open(path)?),
-        Format::Csv | Format::Shapefile => {
+        Format::Shapefile => Box::new(shapefile::ShapefileReader::open(path)?),
+        Format::Csv => {
             let _ = options;
             return Err(ReadError::invalid(
                 path,

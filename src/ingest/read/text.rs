@@ -1,8 +1,55 @@
-//! Text helpers shared by the readers: bounded line reading.
+//! Text helpers shared by the readers: legacy encodings and bounded line reading.
+//!
+//! Open data still comes in Windows-1252 (dBase files from desktop GIS, CSV exported
+//! from spreadsheets), so text that is not valid UTF-8 is decoded as Windows-1252
+//! rather than refused or mangled into U+FFFD.
 //!
 //! May import: nothing from the crate.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead};
+
+/// How to decode bytes into text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TextEncoding {
+    /// UTF-8; invalid sequences become U+FFFD.
+    Utf8,
+    /// Windows-1252 (a superset of the printable ISO-8859-1).
+    Windows1252,
+    /// UTF-8 when the bytes are valid UTF-8, Windows-1252 otherwise.
+    Auto,
+}
+
+/// Windows-1252 code points for bytes 0x80 to 0x9F; the five unassigned bytes map to
+/// the C1 controls of the same value, as browsers do.
+const CP1252_HIGH: [char; 32] = [
+    '\u{20AC}', '\u{0081}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
+    '\u{02C6}', '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{008D}', '\u{017D}', '\u{008F}',
+    '\u{0090}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
+    '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}', '\u{0153}', '\u{009D}', '\u{017E}', '\u{0178}',
+];
+
+/// Decodes `bytes` as `encoding`.
+pub(crate) fn decode(bytes: &[u8], encoding: TextEncoding) -> Cow<'_, str> {
+    match encoding {
+        TextEncoding::Utf8 => String::from_utf8_lossy(bytes),
+        TextEncoding::Windows1252 => Cow::Owned(decode_1252(bytes)),
+        TextEncoding::Auto => match std::str::from_utf8(bytes) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => Cow::Owned(decode_1252(bytes)),
+        },
+    }
+}
+
+fn decode_1252(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| match b {
+            0x80..=0x9F => CP1252_HIGH[usize::from(b - 0x80)],
+            _ => char::from(b),
+        })
+        .collect()
+}
 
 /// One line from a [`LineReader`].
 #[derive(Debug, PartialEq, Eq)]
@@ -86,6 +133,17 @@ impl<R: BufRead> LineReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decodes_utf8_and_falls_back_to_windows_1252() {
+        assert_eq!(decode("Société".as_bytes(), TextEncoding::Auto), "Société");
+        assert_eq!(
+            decode(b"Soci\xe9t\xe9 \x80", TextEncoding::Auto),
+            "Société €"
+        );
+        assert_eq!(decode(b"\x9c", TextEncoding::Windows1252), "œ");
+        assert_eq!(decode(b"a\xff", TextEncoding::Utf8), "a\u{FFFD}");
+    }
 
     #[test]
     fn reads_bounded_lines() {
