@@ -26,6 +26,7 @@
 //!
 //! May import: `model`, `ingest::format`.
 
+pub mod csv;
 mod dbf;
 pub mod flatgeobuf;
 pub mod geojson;
@@ -304,15 +305,9 @@ pub fn open(path: &Path, format: Format, options: &ReadOptions) -> Result<Box<dy
     Ok(match format {
         Format::GeoJson => Box::new(geojson::GeoJsonReader::open(path)?),
         Format::GeoJsonSeq => Box::new(geojsonseq::GeoJsonSeqReader::open(path)?),
+        Format::Csv => Box::new(csv::CsvReader::open(path, &options.csv)?),
         Format::FlatGeobuf => Box::new(flatgeobuf::FgbReader::open(path)?),
         Format::Shapefile => Box::new(shapefile::ShapefileReader::open(path)?),
-        Format::Csv => {
-            let _ = options;
-            return Err(ReadError::invalid(
-                path,
-                format!("reading {format} is not implemented yet"),
-            ));
-        }
     })
 }
 
@@ -418,6 +413,10 @@ pub(crate) mod tests {
             ("points.geojson", Format::GeoJson),
             ("truncated.geojson", Format::GeoJson),
             ("features.geojsonl", Format::GeoJsonSeq),
+            ("semicolon.csv", Format::Csv),
+            ("tabs.tsv", Format::Csv),
+            ("wkt.csv", Format::Csv),
+            ("bad_rows.csv", Format::Csv),
         ];
         for (name, format) in cases {
             let path = fixture(name);

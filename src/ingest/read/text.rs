@@ -1,4 +1,5 @@
-//! Text helpers shared by the readers: legacy encodings and bounded line reading.
+//! Text helpers shared by the readers: legacy encodings, bounded line reading and line
+//! counting.
 //!
 //! Open data still comes in Windows-1252 (dBase files from desktop GIS, CSV exported
 //! from spreadsheets), so text that is not valid UTF-8 is decoded as Windows-1252
@@ -7,7 +8,8 @@
 //! May import: nothing from the crate.
 
 use std::borrow::Cow;
-use std::io::{self, BufRead};
+use std::collections::VecDeque;
+use std::io::{self, BufRead, Read};
 
 /// How to decode bytes into text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +129,62 @@ impl<R: BufRead> LineReader<R> {
             buf.pop();
         }
         Ok(Some(Line::Complete))
+    }
+}
+
+/// Counts the line breaks a parser reads through it, so that a CSV record's line is the
+/// line it starts on. (The `csv` crate's record positions point where the previous record
+/// ended: a line early after a CRLF or a blank line.)
+pub(crate) struct LineTracker<R> {
+    inner: R,
+    offset: u64,
+    /// Offsets and bytes of the `\r` and `\n` read but not yet passed.
+    breaks: VecDeque<(u64, u8)>,
+    /// `\n` bytes passed.
+    lines_passed: u64,
+}
+
+impl<R> LineTracker<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Self {
+            inner,
+            offset: 0,
+            breaks: VecDeque::new(),
+            lines_passed: 0,
+        }
+    }
+
+    /// The 1-based line of the first byte at or after `start` that is not a line break
+    /// (a record never starts with one). Offsets must not decrease between calls.
+    pub(crate) fn line_at(&mut self, start: u64) -> u64 {
+        while let Some(&(offset, byte)) = self.breaks.front() {
+            if offset >= start {
+                break;
+            }
+            if byte == b'\n' {
+                self.lines_passed += 1;
+            }
+            self.breaks.pop_front();
+        }
+        let skipped = (start..)
+            .zip(&self.breaks)
+            .take_while(|(expected, (offset, _))| offset == expected)
+            .filter(|(_, (_, byte))| *byte == b'\n')
+            .count();
+        self.lines_passed + 1 + skipped as u64
+    }
+}
+
+impl<R: Read> Read for LineTracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' || b == b'\r' {
+                self.breaks.push_back((self.offset + i as u64, b));
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
     }
 }
 
