@@ -3,7 +3,7 @@
 //! shared with [`super::geojsonseq`].
 //!
 //! # Streaming
-//! The top-level object is walked with a byte scanner ([`super::json_scan`]); each
+//! The top-level object is walked with a byte scanner (`read::json_scan`); each
 //! element of `features` is cut out and parsed on its own, so memory stays bounded by
 //! the largest feature. An element that is not a valid Feature is a per-feature error;
 //! a file that ends early or whose brackets do not match is a fatal one.
