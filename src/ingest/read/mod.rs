@@ -432,6 +432,14 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn errors_and_readers_cross_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        fn send<T: Send + ?Sized>() {}
+        send_sync::<ReadError>();
+        send::<dyn SourceReader>();
+    }
+
+    #[test]
     fn errors_name_file_and_position() {
         let error = ReadError::feature(
             Path::new("data/x.csv"),
