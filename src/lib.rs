@@ -12,7 +12,9 @@
 
 pub mod api;
 pub mod crs;
+pub mod geometry_check;
 pub mod index;
+pub mod ingest;
 pub mod model;
 pub mod store;
 pub mod tiles;

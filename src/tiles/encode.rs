@@ -253,10 +253,6 @@ struct Context<'a> {
 }
 
 #[inline]
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "clipped coordinates lie within a few thousand pixels of the tile"
-)]
 fn quantize(p: Pt) -> [i32; 2] {
     [round(p[0]), round(p[1])]
 }

@@ -37,7 +37,7 @@ pub fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
 #[must_use]
 pub fn varint_len(v: u64) -> usize {
     // Each byte carries 7 bits; zero still takes one byte.
-    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 fn packed_len(values: &[u32]) -> usize {

@@ -1,0 +1,774 @@
+//! GeoJSON (RFC 7946): a FeatureCollection streamed feature by feature, or a file that
+//! holds a single Feature or a bare Geometry. Also the parsing of one Feature object,
+//! shared with [`super::geojsonseq`].
+//!
+//! # Streaming
+//! The top-level object is walked with a byte scanner (`read::json_scan`); each
+//! element of `features` is cut out and parsed on its own, so memory stays bounded by
+//! the largest feature. An element that is not a valid Feature is a per-feature error;
+//! a file that ends early or whose brackets do not match is a fatal one.
+//!
+//! # The `crs` member
+//! RFC 7946 dropped `crs`, but older files (GDAL's among them) still carry it. It is
+//! read wherever it is, but one placed after `features` is only seen once the features
+//! have been read: [`SourceReader::declared_crs`] is `None` until then. Every writer we
+//! know puts it first.
+//!
+//! Feature `id` members are ignored: Tessera numbers features by position.
+//!
+//! May import: `model`, `ingest::read`.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use geo_types::{
+    Coord, Geometry, GeometryCollection, LineString, MultiLineString, MultiPoint, MultiPolygon,
+    Point, Polygon,
+};
+use geojson::{GeometryValue, Position};
+use serde::de::{Deserializer, MapAccess, Visitor};
+
+use super::json_scan::{Captured, JsonScanner, ScanError};
+use super::{
+    BoxError, MAX_FEATURE_BYTES, Progress, RawFeature, ReadError, Result, SourceReader,
+    dedupe_properties, feature_at,
+};
+use crate::model::Value;
+use crate::model::quality::SourcePosition;
+
+/// The longest top-level key or `type` value looked at, in bytes of JSON text.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// The largest `crs` member read, in bytes: a name or an EPSG code is a few dozen.
+const MAX_CRS_BYTES: usize = 64 * 1024;
+
+/// Read buffer size: large enough that the scanner rarely refills mid-feature.
+const BUFFER_BYTES: usize = 256 * 1024;
+
+/// The GeoJSON geometry type names.
+const GEOMETRY_TYPES: [&str; 7] = [
+    "Point",
+    "MultiPoint",
+    "LineString",
+    "MultiLineString",
+    "Polygon",
+    "MultiPolygon",
+    "GeometryCollection",
+];
+
+/// Reads a GeoJSON file. See the module documentation.
+pub struct GeoJsonReader {
+    path: PathBuf,
+    crs: Option<String>,
+    bytes_total: u64,
+    /// The scanner, while the features array is being streamed.
+    scanner: Option<JsonScanner<BufReader<File>>>,
+    /// True before the first element of the features array.
+    first: bool,
+    /// The single feature of a Feature or Geometry file, until it is returned.
+    single: Option<Result<RawFeature>>,
+    /// The 1-based index of the next feature.
+    next_feature: u64,
+    /// The text of the current feature.
+    buf: Vec<u8>,
+}
+
+/// Where [`read_members`] stopped.
+enum Stop {
+    /// At the opening bracket of `features`, consumed.
+    Features,
+    /// At the end of the top-level object, consumed.
+    End,
+    /// At a `type` that makes the file a single Feature or Geometry.
+    Single,
+}
+
+impl GeoJsonReader {
+    /// Opens `path` and reads the top-level members up to `features`.
+    ///
+    /// # Errors
+    /// [`ReadError::Io`] when the file cannot be read, [`ReadError::Invalid`] when it is
+    /// not a GeoJSON object, [`ReadError::Corrupt`] when it ends before `features`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| ReadError::io(path, None, e))?;
+        let bytes_total = file
+            .metadata()
+            .map_err(|e| ReadError::io(path, None, e))?
+            .len();
+        let mut scanner = JsonScanner::new(BufReader::with_capacity(BUFFER_BYTES, file));
+        let mut kind = None;
+        let mut crs = None;
+        let stop = (|| {
+            scanner.skip_bom()?;
+            match scanner.peek_token()? {
+                Some(b'{') => {}
+                Some(b'[') => {
+                    return Err(ScanError::Syntax(
+                        "a JSON array is not GeoJSON; expected an object".to_owned(),
+                    ));
+                }
+                Some(other) => {
+                    return Err(ScanError::Syntax(format!(
+                        "expected a JSON object, found '{}'",
+                        char::from(other).escape_default()
+                    )));
+                }
+                None => return Err(ScanError::Syntax("the file is empty".to_owned())),
+            }
+            scanner.expect(b"{", "'{'")?;
+            read_members(&mut scanner, true, true, &mut kind, &mut crs)
+        })()
+        .map_err(|e| match e {
+            ScanError::Eof => ReadError::corrupt(
+                path,
+                None,
+                "the file ends before the features array: it is truncated",
+            ),
+            ScanError::Syntax(message) => {
+                ReadError::invalid(path, format!("not GeoJSON: {message}"))
+            }
+            ScanError::Io(e) => ReadError::io(path, None, e),
+        })?;
+        let mut reader = Self {
+            path: path.to_owned(),
+            crs,
+            bytes_total,
+            scanner: None,
+            first: true,
+            single: None,
+            next_feature: 1,
+            buf: Vec::new(),
+        };
+        match stop {
+            Stop::Features => reader.scanner = Some(scanner),
+            Stop::Single => {
+                drop(scanner);
+                match read_single(path, bytes_total) {
+                    Err(error) if error.is_fatal() => return Err(error),
+                    single => reader.single = Some(single),
+                }
+            }
+            Stop::End => {
+                let message = match kind.as_deref() {
+                    Some("FeatureCollection") => {
+                        "the FeatureCollection has no \"features\" member".to_owned()
+                    }
+                    Some(other) => format!("unknown GeoJSON type {other:?}"),
+                    None => "the top-level object has no \"type\" member".to_owned(),
+                };
+                return Err(ReadError::invalid(path, message));
+            }
+        }
+        Ok(reader)
+    }
+
+    /// Frames the next element of the features array into `self.buf`; `None` after the
+    /// closing bracket.
+    fn frame_next(&mut self) -> Result<Option<Captured>, ScanError> {
+        let Some(scanner) = self.scanner.as_mut() else {
+            return Ok(None);
+        };
+        if self.first {
+            self.first = false;
+            if scanner.peek_token()? == Some(b']') {
+                scanner.expect(b"]", "']'")?;
+                return Ok(None);
+            }
+        } else if scanner.expect(b",]", "',' or ']' after a feature")? == b']' {
+            return Ok(None);
+        }
+        self.buf.clear();
+        scanner
+            .value(Some(&mut self.buf), MAX_FEATURE_BYTES)
+            .map(Some)
+    }
+
+    /// Reads the members after the features array and checks that nothing follows.
+    fn finish(&mut self) -> Result<(), ScanError> {
+        let Some(scanner) = self.scanner.as_mut() else {
+            return Ok(());
+        };
+        let mut kind = None;
+        read_members(scanner, false, false, &mut kind, &mut self.crs)?;
+        if scanner.peek_token()?.is_some() {
+            return Err(ScanError::Syntax(format!(
+                "unexpected data after the end of the FeatureCollection at byte {}",
+                scanner.pos
+            )));
+        }
+        Ok(())
+    }
+
+    fn next_in_collection(&mut self) -> Option<Result<RawFeature>> {
+        let at = feature_at(self.next_feature);
+        let framed = self.frame_next();
+        let error = match framed {
+            Ok(Some(Captured::Whole)) => {
+                self.next_feature += 1;
+                return Some(parse_feature(&self.buf, at).map_err(|e| e.at(&self.path, at)));
+            }
+            Ok(Some(Captured::TooLong)) => {
+                self.next_feature += 1;
+                return Some(Err(ReadError::feature(
+                    &self.path,
+                    at,
+                    format!("the feature is larger than {MAX_FEATURE_BYTES} bytes"),
+                )));
+            }
+            Ok(None) => match self.finish() {
+                Ok(()) => {
+                    self.scanner = None;
+                    return None;
+                }
+                Err(ScanError::Eof) => ReadError::corrupt(
+                    &self.path,
+                    None,
+                    "the file ends before the FeatureCollection is closed: it is truncated",
+                ),
+                Err(e) => self.scan_error(None, e),
+            },
+            Err(ScanError::Eof) => ReadError::corrupt(
+                &self.path,
+                Some(at),
+                "the file ends inside the features array: it is truncated",
+            ),
+            Err(e) => self.scan_error(Some(at), e),
+        };
+        self.scanner = None;
+        Some(Err(error))
+    }
+
+    fn scan_error(&self, at: Option<SourcePosition>, error: ScanError) -> ReadError {
+        match error {
+            ScanError::Io(e) => ReadError::io(&self.path, at, e),
+            other => ReadError::Corrupt {
+                path: self.path.clone(),
+                at,
+                message: "broken JSON".to_owned(),
+                source: Some(Box::new(other)),
+            },
+        }
+    }
+}
+
+impl Iterator for GeoJsonReader {
+    type Item = Result<RawFeature>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(single) = self.single.take() {
+            return Some(single);
+        }
+        self.next_in_collection()
+    }
+}
+
+impl SourceReader for GeoJsonReader {
+    fn declared_crs(&self) -> Option<String> {
+        self.crs.clone()
+    }
+
+    fn progress(&self) -> Option<Progress> {
+        let bytes_read = self
+            .scanner
+            .as_ref()
+            .map_or(self.bytes_total, |scanner| scanner.pos);
+        Some(Progress {
+            bytes_read,
+            bytes_total: self.bytes_total,
+        })
+    }
+}
+
+/// Reads members of the top-level object, recording `type` and `crs`, until the
+/// features array (when `stop_at_features`), the end of the object, or a `type` other
+/// than FeatureCollection (when `stop_at_features`).
+fn read_members<R: std::io::BufRead>(
+    scanner: &mut JsonScanner<R>,
+    mut first: bool,
+    stop_at_features: bool,
+    kind: &mut Option<String>,
+    crs: &mut Option<String>,
+) -> Result<Stop, ScanError> {
+    let mut raw = Vec::new();
+    loop {
+        if first {
+            first = false;
+            if scanner.peek_token()? == Some(b'}') {
+                scanner.expect(b"}", "'}'")?;
+                return Ok(Stop::End);
+            }
+        } else if scanner.expect(b",}", "',' or '}'")? == b'}' {
+            return Ok(Stop::End);
+        }
+        let key = scanner.key(MAX_KEY_BYTES)?;
+        scanner.expect(b":", "':' after a key")?;
+        raw.clear();
+        match key.as_deref() {
+            Some("features") if stop_at_features => {
+                if scanner.peek_token()? != Some(b'[') {
+                    return Err(ScanError::Syntax("\"features\" is not an array".to_owned()));
+                }
+                scanner.expect(b"[", "'['")?;
+                return Ok(Stop::Features);
+            }
+            Some("type") => {
+                if scanner.value(Some(&mut raw), MAX_KEY_BYTES)? == Captured::Whole {
+                    *kind = serde_json::from_slice::<String>(&raw).ok();
+                }
+                let single = kind
+                    .as_deref()
+                    .is_some_and(|k| k == "Feature" || GEOMETRY_TYPES.contains(&k));
+                if single && stop_at_features {
+                    return Ok(Stop::Single);
+                }
+            }
+            Some("crs") => {
+                if scanner.value(Some(&mut raw), MAX_CRS_BYTES)? == Captured::Whole
+                    && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&raw)
+                {
+                    *crs = crs_name(&value);
+                }
+            }
+            _ => {
+                scanner.value(None, 0)?;
+            }
+        }
+    }
+}
+
+/// The CRS named by an old-style `crs` member: `{"type": "name", "properties": {"name":
+/// ...}}`, or the 2008 draft's `{"type": "EPSG", "properties": {"code": ...}}`.
+fn crs_name(crs: &serde_json::Value) -> Option<String> {
+    let properties = crs.get("properties")?;
+    match crs.get("type")?.as_str()? {
+        "name" => properties
+            .get("name")?
+            .as_str()
+            .map(|name| name.trim().to_owned()),
+        "EPSG" | "epsg" => {
+            let code = properties.get("code")?;
+            let code = code
+                .as_i64()
+                .map(|c| c.to_string())
+                .or_else(|| code.as_str().map(str::to_owned))?;
+            Some(format!("EPSG:{code}"))
+        }
+        _ => None,
+    }
+}
+
+/// Reads a file that holds one Feature or Geometry.
+fn read_single(path: &Path, bytes_total: u64) -> Result<RawFeature> {
+    if bytes_total > MAX_FEATURE_BYTES as u64 {
+        return Err(ReadError::invalid(
+            path,
+            format!("a single GeoJSON object larger than {MAX_FEATURE_BYTES} bytes"),
+        ));
+    }
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|file| file.take(MAX_FEATURE_BYTES as u64).read_to_end(&mut bytes))
+        .map_err(|e| ReadError::io(path, None, e))?;
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let at = feature_at(1);
+    parse_feature(text, at).map_err(|e| e.at(path, at))
+}
+
+/// Why one Feature object could not be read.
+#[derive(Debug)]
+pub(crate) struct FeatureError {
+    message: String,
+    source: Option<BoxError>,
+}
+
+impl FeatureError {
+    fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The per-feature [`ReadError`] for the feature at `at` of `path`.
+    pub(crate) fn at(self, path: &Path, at: SourcePosition) -> ReadError {
+        ReadError::Feature {
+            path: path.to_owned(),
+            at,
+            message: self.message,
+            source: self.source,
+        }
+    }
+}
+
+/// The members of a Feature that Tessera reads.
+#[derive(serde::Deserialize)]
+struct FeatureObject {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    geometry: Option<geojson::Geometry>,
+    #[serde(default)]
+    properties: Option<Properties>,
+}
+
+/// A `properties` object with its members in source order (`serde_json::Map` sorts
+/// them unless serde_json's `preserve_order` feature is on).
+struct Properties(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Properties {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PropertiesVisitor;
+
+        impl<'de> Visitor<'de> for PropertiesVisitor {
+            type Value = Properties;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a properties object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Properties, A::Error> {
+                // The hint comes from the data: bound what is reserved up front.
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+                while let Some(member) = map.next_entry::<String, serde_json::Value>()? {
+                    members.push(member);
+                }
+                Ok(Properties(members))
+            }
+        }
+
+        deserializer.deserialize_map(PropertiesVisitor)
+    }
+}
+
+/// Parses one Feature object (or a bare Geometry object, read as a feature without
+/// properties) from its JSON text, as the feature at `at`.
+pub(crate) fn parse_feature(text: &[u8], at: SourcePosition) -> Result<RawFeature, FeatureError> {
+    let invalid = |e: serde_json::Error| FeatureError {
+        message: "invalid GeoJSON".to_owned(),
+        source: Some(Box::new(e)),
+    };
+    let object: FeatureObject = serde_json::from_slice(text).map_err(invalid)?;
+    match object.kind.as_str() {
+        "Feature" => {
+            let geometry = object
+                .geometry
+                .map(|g| to_geo(&g.value))
+                .transpose()
+                .map_err(FeatureError::new)?;
+            let mut properties: Vec<(String, Value)> = object
+                .properties
+                .map(|p| p.0)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, value)| (name, Value::from_json(&value)))
+                .collect();
+            dedupe_properties(&mut properties);
+            Ok(RawFeature {
+                at,
+                geometry,
+                properties,
+            })
+        }
+        kind if GEOMETRY_TYPES.contains(&kind) => {
+            let geometry: geojson::Geometry = serde_json::from_slice(text).map_err(invalid)?;
+            let geometry = to_geo(&geometry.value).map_err(FeatureError::new)?;
+            Ok(RawFeature {
+                at,
+                geometry: Some(geometry),
+                properties: Vec::new(),
+            })
+        }
+        "FeatureCollection" => Err(FeatureError::new(
+            "a FeatureCollection where a Feature was expected",
+        )),
+        other => Err(FeatureError::new(format!("unknown GeoJSON type {other:?}"))),
+    }
+}
+
+/// Converts a GeoJSON geometry, checking every position (`geojson`'s own conversion
+/// indexes positions without checking their length).
+pub(crate) fn to_geo(value: &GeometryValue) -> Result<Geometry<f64>, String> {
+    Ok(match value {
+        GeometryValue::Point { coordinates } => Geometry::Point(Point(coord(coordinates)?)),
+        GeometryValue::MultiPoint { coordinates } => Geometry::MultiPoint(MultiPoint(
+            coordinates
+                .iter()
+                .map(|p| coord(p).map(Point))
+                .collect::<Result<_, _>>()?,
+        )),
+        GeometryValue::LineString { coordinates } => Geometry::LineString(line(coordinates)?),
+        GeometryValue::MultiLineString { coordinates } => {
+            Geometry::MultiLineString(MultiLineString(
+                coordinates
+                    .iter()
+                    .map(|l| line(l))
+                    .collect::<Result<_, _>>()?,
+            ))
+        }
+        GeometryValue::Polygon { coordinates } => Geometry::Polygon(polygon(coordinates)?),
+        GeometryValue::MultiPolygon { coordinates } => Geometry::MultiPolygon(MultiPolygon(
+            coordinates
+                .iter()
+                .map(|p| polygon(p))
+                .collect::<Result<_, _>>()?,
+        )),
+        GeometryValue::GeometryCollection { geometries } => {
+            Geometry::GeometryCollection(GeometryCollection(
+                geometries
+                    .iter()
+                    .map(|g| to_geo(&g.value))
+                    .collect::<Result<_, _>>()?,
+            ))
+        }
+    })
+}
+
+fn coord(position: &Position) -> Result<Coord<f64>, String> {
+    match position.as_slice() {
+        [x, y, ..] => Ok(Coord { x: *x, y: *y }),
+        other => Err(format!(
+            "a position needs at least two numbers, found {}",
+            other.len()
+        )),
+    }
+}
+
+fn line(positions: &[Position]) -> Result<LineString<f64>, String> {
+    positions
+        .iter()
+        .map(coord)
+        .collect::<Result<Vec<_>, _>>()
+        .map(LineString)
+}
+
+fn polygon(rings: &[Vec<Position>]) -> Result<Polygon<f64>, String> {
+    let mut rings = rings.iter().map(|r| line(r));
+    let exterior = rings
+        .next()
+        .transpose()?
+        .unwrap_or_else(|| LineString(Vec::new()));
+    let interiors = rings.collect::<Result<Vec<_>, _>>()?;
+    Ok(Polygon::new(exterior, interiors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{features, fixture, prop, read_checked};
+    use super::*;
+    use geo_types::{coord, line_string, point, polygon};
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("data.geojson");
+        std::fs::write(&path, text).expect("write");
+        (dir, path)
+    }
+
+    fn read_all(path: &Path) -> Vec<Result<RawFeature>> {
+        read_checked(Box::new(GeoJsonReader::open(path).expect("open")))
+    }
+
+    #[test]
+    fn reads_the_feature_collection_fixture() {
+        let path = fixture("points.geojson");
+        let reader = GeoJsonReader::open(&path).expect("open");
+        assert_eq!(
+            reader.declared_crs().as_deref(),
+            Some("urn:ogc:def:crs:EPSG::2154")
+        );
+        let items = features(read_checked(Box::new(reader)));
+        assert_eq!(items.len(), 4);
+
+        let first = &items[0];
+        assert_eq!(first.at, feature_at(1));
+        assert_eq!(
+            first.geometry,
+            Some(Geometry::Point(point!(x: 652_470.5, y: 6_862_035.25)))
+        );
+        let names: Vec<&str> = first.properties.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "name", "height", "floors", "listed", "note", "tags", "address"
+            ]
+        );
+        assert_eq!(
+            prop(first, "name"),
+            Some(&Value::String("Tour Saint-Jacques".into()))
+        );
+        assert_eq!(prop(first, "height"), Some(&Value::Float(52.5)));
+        assert_eq!(prop(first, "floors"), Some(&Value::Int(12)));
+        assert_eq!(prop(first, "listed"), Some(&Value::Bool(true)));
+        assert_eq!(prop(first, "note"), Some(&Value::Null));
+        assert_eq!(
+            prop(first, "tags"),
+            Some(&Value::String(r#"["tower","gothic"]"#.into()))
+        );
+        assert_eq!(
+            prop(first, "address"),
+            Some(&Value::String(
+                r#"{"city":"Paris","street":"rue de Rivoli"}"#.into()
+            ))
+        );
+
+        assert_eq!(
+            items[1].geometry,
+            Some(Geometry::Polygon(polygon!(
+                exterior: [
+                    (x: 0.0, y: 0.0), (x: 10.0, y: 0.0), (x: 10.0, y: 10.0),
+                    (x: 0.0, y: 10.0), (x: 0.0, y: 0.0),
+                ],
+                interiors: [[
+                    (x: 2.0, y: 2.0), (x: 2.0, y: 4.0), (x: 4.0, y: 4.0),
+                    (x: 4.0, y: 2.0), (x: 2.0, y: 2.0),
+                ]],
+            )))
+        );
+        assert_eq!(
+            items[2].geometry,
+            Some(Geometry::LineString(line_string![
+                (x: 1.0, y: 2.0), (x: 3.0, y: 4.0), (x: 5.0, y: 6.5)
+            ]))
+        );
+        // A null geometry, and the id member ignored.
+        assert_eq!(items[3].geometry, None);
+        assert_eq!(
+            items[3].properties,
+            vec![("name".to_owned(), Value::String("nowhere".into()))]
+        );
+    }
+
+    #[test]
+    fn a_truncated_collection_is_fatal() {
+        let items = read_all(&fixture("truncated.geojson"));
+        assert_eq!(items.len(), 3);
+        assert!(items[0].is_ok() && items[1].is_ok());
+        let error = items[2].as_ref().expect_err("truncated");
+        assert!(error.is_fatal());
+        assert_eq!(error.position(), Some(feature_at(3)));
+        assert!(error.to_string().contains("truncated"), "{error}");
+    }
+
+    #[test]
+    fn crs_after_features_is_seen_at_the_end() {
+        let (_dir, path) = write(
+            r#"{"type":"FeatureCollection","features":[
+                {"type":"Feature","geometry":{"type":"Point","coordinates":[1,2]},"properties":{}}
+            ],"crs":{"type":"EPSG","properties":{"code":3857}}}"#,
+        );
+        let mut reader = GeoJsonReader::open(&path).expect("open");
+        assert_eq!(reader.declared_crs(), None);
+        assert!(reader.next().is_some_and(|f| f.is_ok()));
+        assert!(reader.next().is_none());
+        assert_eq!(reader.declared_crs().as_deref(), Some("EPSG:3857"));
+        assert_eq!(
+            reader.progress().map(|p| p.bytes_read),
+            Some(std::fs::metadata(&path).expect("len").len())
+        );
+    }
+
+    #[test]
+    fn arrays_before_features_do_not_confuse_the_reader() {
+        let (_dir, path) = write(
+            r#"{"bbox":[0,0,1,1],"name":"a [b] {c}","type":"FeatureCollection","features":[]}"#,
+        );
+        assert!(read_all(&path).is_empty());
+    }
+
+    #[test]
+    fn a_bad_feature_is_skipped_and_reading_goes_on() {
+        let (_dir, path) = write(
+            r#"{"type":"FeatureCollection","features":[
+                {"type":"Feature","geometry":{"type":"Point","coordinates":[1]},"properties":{}},
+                {"type":"Feature","geometry":{"type":"Pointy","coordinates":[1,2]},"properties":{}},
+                {"type":"Feature","geometry":{"type":"LineString","coordinates":[[1],[2,3]]},"properties":null},
+                42,
+                {"type":"Feature","geometry":{"type":"Point","coordinates":[1,2,3]},"properties":{"a":1,"a":2}}
+            ]}"#,
+        );
+        let items = read_all(&path);
+        assert_eq!(items.len(), 5);
+        for item in &items[..4] {
+            let error = item.as_ref().expect_err("bad feature");
+            assert!(!error.is_fatal(), "{error}");
+        }
+        assert!(
+            items[2]
+                .as_ref()
+                .is_err_and(|e| e.reason().contains("two numbers"))
+        );
+        let last = items[4].as_ref().expect("good feature");
+        assert_eq!(last.at, feature_at(5));
+        assert_eq!(last.geometry, Some(Geometry::Point(point!(x: 1.0, y: 2.0))));
+        assert_eq!(last.properties, vec![("a".to_owned(), Value::Int(2))]);
+    }
+
+    #[test]
+    fn reads_a_single_feature_or_geometry() {
+        let (_dir, path) = write(
+            r#"{"properties":{"k":"v"},"type":"Feature","geometry":{"type":"MultiPoint","coordinates":[[1,2],[3,4]]}}"#,
+        );
+        let items = features(read_all(&path));
+        assert_eq!(items.len(), 1);
+        assert_eq!(
+            items[0].geometry,
+            Some(Geometry::MultiPoint(MultiPoint(vec![
+                Point(coord! {x: 1.0, y: 2.0}),
+                Point(coord! {x: 3.0, y: 4.0}),
+            ])))
+        );
+        assert_eq!(
+            items[0].properties,
+            vec![("k".to_owned(), Value::String("v".into()))]
+        );
+
+        let (_dir, path) = write("\u{feff}{\"type\":\"Point\",\"coordinates\":[5,6]}");
+        let items = features(read_all(&path));
+        assert_eq!(
+            items[0].geometry,
+            Some(Geometry::Point(point!(x: 5.0, y: 6.0)))
+        );
+        assert!(items[0].properties.is_empty());
+    }
+
+    #[test]
+    fn refuses_what_is_not_geojson() {
+        for text in [
+            "",
+            "[1,2]",
+            "{}",
+            r#"{"type":"FeatureCollection"}"#,
+            r#"{"type":"Topology","objects":{}}"#,
+            r#"{"type":"FeatureCollection","features":{}}"#,
+        ] {
+            let (_dir, path) = write(text);
+            let error = GeoJsonReader::open(&path).err();
+            assert!(
+                matches!(error, Some(ReadError::Invalid { .. })),
+                "{text}: {error:?}"
+            );
+        }
+        let (_dir, path) = write(r#"{"type":"FeatureCollection","#);
+        assert!(matches!(
+            GeoJsonReader::open(&path).err(),
+            Some(ReadError::Corrupt { .. })
+        ));
+        let (_dir, path) = write(r#"{"type":"FeatureCollection","features":[]} trailing"#);
+        let items = read_all(&path);
+        assert!(items.len() == 1 && items[0].as_ref().is_err_and(ReadError::is_fatal));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!(
+            r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{{"a":{}1{}}},"geometry":null}}]}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let (_dir, path) = write(&deep);
+        let items = read_all(&path);
+        assert_eq!(items.len(), 1);
+        assert!(items[0].as_ref().is_err_and(ReadError::is_fatal));
+    }
+}

@@ -1,0 +1,207 @@
+//! GeoJSONSeq: one GeoJSON Feature per line, as newline-delimited GeoJSON or as RFC 8142
+//! text sequences (each record opened by the record separator `\x1e`).
+//!
+//! Every line is parsed on its own, so a broken line is a per-feature error that names
+//! its line and reading goes on. Blank lines are skipped. A bare Geometry on a line is
+//! read as a feature without properties.
+//!
+//! May import: `model`, `ingest::read`.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use super::geojson::parse_feature;
+use super::text::{Line, LineReader};
+use super::{MAX_FEATURE_BYTES, Progress, RawFeature, ReadError, Result, SourceReader};
+use crate::model::quality::SourcePosition;
+
+/// The RFC 8142 record separator.
+const RS: u8 = 0x1e;
+
+/// Reads a GeoJSONSeq file. See the module documentation.
+pub struct GeoJsonSeqReader {
+    path: PathBuf,
+    lines: Option<LineReader<BufReader<File>>>,
+    bytes_total: u64,
+    /// The current line.
+    buf: Vec<u8>,
+    /// Records of the current line not yet returned, as ranges of `buf`.
+    pending: std::collections::VecDeque<std::ops::Range<usize>>,
+    /// The 1-based index of the next feature.
+    next_feature: u64,
+}
+
+impl GeoJsonSeqReader {
+    /// Opens `path`.
+    ///
+    /// # Errors
+    /// [`ReadError::Io`] when the file cannot be opened.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| ReadError::io(path, None, e))?;
+        let bytes_total = file
+            .metadata()
+            .map_err(|e| ReadError::io(path, None, e))?
+            .len();
+        Ok(Self {
+            path: path.to_owned(),
+            lines: Some(LineReader::new(BufReader::new(file), MAX_FEATURE_BYTES)),
+            bytes_total,
+            buf: Vec::new(),
+            pending: std::collections::VecDeque::new(),
+            next_feature: 1,
+        })
+    }
+
+    fn position(&mut self) -> SourcePosition {
+        let line = self.lines.as_ref().map(|l| l.line);
+        let at = SourcePosition {
+            feature: self.next_feature,
+            line,
+        };
+        self.next_feature += 1;
+        at
+    }
+}
+
+impl Iterator for GeoJsonSeqReader {
+    type Item = Result<RawFeature>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(range) = self.pending.pop_front() {
+                let at = self.position();
+                return Some(parse_feature(&self.buf[range], at).map_err(|e| e.at(&self.path, at)));
+            }
+            let lines = self.lines.as_mut()?;
+            match lines.next_line(&mut self.buf) {
+                Ok(None) => {
+                    self.lines = None;
+                    return None;
+                }
+                Ok(Some(Line::TooLong)) => {
+                    let at = self.position();
+                    return Some(Err(ReadError::feature(
+                        &self.path,
+                        at,
+                        format!("the line is longer than {MAX_FEATURE_BYTES} bytes"),
+                    )));
+                }
+                Ok(Some(Line::Complete)) => {
+                    let mut start = 0;
+                    let buf = &self.buf;
+                    let first_line = lines.line == 1;
+                    if first_line && buf.starts_with(b"\xEF\xBB\xBF") {
+                        start = 3;
+                    }
+                    let separators = (start..buf.len()).filter(|&i| buf[i] == RS);
+                    let mut begin = start;
+                    for end in separators.chain(std::iter::once(buf.len())) {
+                        if buf[begin..end].iter().any(|b| !b.is_ascii_whitespace()) {
+                            self.pending.push_back(begin..end);
+                        }
+                        begin = end + 1;
+                    }
+                }
+                Err(e) => {
+                    let at = SourcePosition {
+                        feature: self.next_feature,
+                        line: Some(lines.line + 1),
+                    };
+                    self.lines = None;
+                    return Some(Err(ReadError::io(&self.path, Some(at), e)));
+                }
+            }
+        }
+    }
+}
+
+impl SourceReader for GeoJsonSeqReader {
+    fn declared_crs(&self) -> Option<String> {
+        None
+    }
+
+    fn progress(&self) -> Option<Progress> {
+        Some(Progress {
+            bytes_read: self.lines.as_ref().map_or(self.bytes_total, |l| l.bytes),
+            bytes_total: self.bytes_total,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{fixture, prop, read_checked};
+    use super::*;
+    use crate::model::Value;
+    use geo_types::{Geometry, point};
+
+    #[test]
+    fn a_bad_line_is_reported_with_its_number_and_reading_goes_on() {
+        let reader = GeoJsonSeqReader::open(&fixture("features.geojsonl")).expect("open");
+        let items = read_checked(Box::new(reader));
+        assert_eq!(items.len(), 5);
+
+        let first = items[0].as_ref().expect("line 1");
+        assert_eq!(
+            first.at,
+            SourcePosition {
+                feature: 1,
+                line: Some(1)
+            }
+        );
+        assert_eq!(
+            first.geometry,
+            Some(Geometry::Point(point!(x: 2.3522, y: 48.8566)))
+        );
+        assert_eq!(prop(first, "name"), Some(&Value::String("Paris".into())));
+        assert_eq!(prop(first, "population"), Some(&Value::Int(2_102_650)));
+
+        let second = items[1].as_ref().expect("line 2");
+        assert_eq!(second.at.line, Some(2));
+        assert_eq!(prop(second, "name"), Some(&Value::String("Lyon".into())));
+
+        let error = items[2].as_ref().expect_err("line 3 is broken");
+        assert!(!error.is_fatal());
+        assert_eq!(
+            error.position(),
+            Some(SourcePosition {
+                feature: 3,
+                line: Some(3)
+            })
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("features.geojsonl line 3: invalid GeoJSON"),
+            "{error}"
+        );
+
+        // Line 4 is blank; line 5 holds two RFC 8142 records.
+        let fourth = items[3].as_ref().expect("line 5, first record");
+        assert_eq!(
+            fourth.at,
+            SourcePosition {
+                feature: 4,
+                line: Some(5)
+            }
+        );
+        assert_eq!(
+            prop(fourth, "name"),
+            Some(&Value::String("Marseille".into()))
+        );
+        let fifth = items[4].as_ref().expect("line 5, second record");
+        assert_eq!(
+            fifth.at,
+            SourcePosition {
+                feature: 5,
+                line: Some(5)
+            }
+        );
+        assert_eq!(
+            fifth.geometry,
+            Some(Geometry::Point(point!(x: 1.4442, y: 43.6047)))
+        );
+        assert!(fifth.properties.is_empty(), "a bare geometry");
+    }
+}
