@@ -10,4 +10,5 @@
 //! - [`ingest`]: reading source files, validating and repairing geometry, reporting.
 //! - [`api`]: the HTTP server (tiles, TileJSON, OGC API – Features).
 
+pub mod geometry_check;
 pub mod model;
