@@ -4,6 +4,7 @@
 //! - [`model`]: plain data (names, values, schemas, features, tiles, metadata) and the
 //!   [`model::FeatureSource`] trait.
 //! - [`crs`]: coordinate reference systems and reprojection to WGS84.
+//! - [`geometry_check`]: geometry validation and repair.
 //! - [`store`]: layer versions on disk (FlatGeobuf + metadata), written atomically.
 //! - [`index`]: a layer version loaded in memory with its R-tree.
 //! - [`tiles`]: Mapbox Vector Tile rendering from an indexed layer.
