@@ -8,6 +8,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tessera::api::{self, AppState, Registry};
+use tessera::ingest::format::Format;
+use tessera::ingest::read::{CsvOptions, ReadOptions};
+use tessera::ingest::{CatalogOptions, IngestOptions};
+use tessera::model::{LayerName, Sensitivity};
 use tessera::store::DataDir;
 
 #[derive(Parser)]
@@ -41,12 +45,68 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         reload_seconds: u64,
     },
+    /// Ingest a file as a new version of a layer, and print its quality report.
+    Ingest(IngestArgs),
     /// List the layers and versions of a data folder.
     Layers {
         /// Folder holding the layer versions.
         #[arg(long, default_value = "tessera-data")]
         data_dir: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct IngestArgs {
+    /// The file to ingest (GeoJSON, GeoJSONSeq, CSV, FlatGeobuf, Shapefile).
+    path: PathBuf,
+    /// Layer name: 1 to 64 characters from a-z, 0-9, '_' and '-'.
+    #[arg(long)]
+    layer: String,
+    /// Folder holding the layer versions.
+    #[arg(long, default_value = "tessera-data")]
+    data_dir: PathBuf,
+    /// Format, when detection from the file is not wanted.
+    #[arg(long)]
+    format: Option<Format>,
+    /// CRS of the coordinates (e.g. EPSG:25831), overriding what the file declares.
+    #[arg(long)]
+    crs: Option<String>,
+    /// Human title of the layer.
+    #[arg(long)]
+    title: Option<String>,
+    /// Description of the layer.
+    #[arg(long)]
+    description: Option<String>,
+    /// Licence of the data (SPDX id or URL).
+    #[arg(long)]
+    license: Option<String>,
+    /// Data steward: who answers for the layer.
+    #[arg(long)]
+    steward: Option<String>,
+    /// How often the data is refreshed (e.g. monthly).
+    #[arg(long)]
+    update_frequency: Option<String>,
+    /// public, restricted or personal.
+    #[arg(long, default_value = "public")]
+    sensitivity: Sensitivity,
+    /// The property identifying a person (personal layers).
+    #[arg(long)]
+    id_field: Option<String>,
+    /// The property holding the observation time.
+    #[arg(long)]
+    time_field: Option<String>,
+    /// CSV delimiter (detected when absent).
+    #[arg(long)]
+    csv_delimiter: Option<char>,
+    /// CSV longitude / x column (detected when absent).
+    #[arg(long)]
+    lon_column: Option<String>,
+    /// CSV latitude / y column (detected when absent).
+    #[arg(long)]
+    lat_column: Option<String>,
+    /// CSV column holding WKT geometry (detected when absent).
+    #[arg(long)]
+    wkt_column: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -65,6 +125,7 @@ fn main() -> anyhow::Result<()> {
             seed_from,
             reload_seconds,
         } => serve(data_dir, listen, public_url, &seed_from, reload_seconds),
+        Command::Ingest(args) => ingest(args),
         Command::Layers { data_dir } => list_layers(data_dir),
     };
     if let Err(e) = &result {
@@ -100,7 +161,82 @@ fn serve(
     Ok(())
 }
 
-fn seed(_dir: &DataDir, _from: &std::path::Path) -> anyhow::Result<()> {
+fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+    let layer = LayerName::new(&args.layer)?;
+    let dir = DataDir::open(&args.data_dir)
+        .with_context(|| format!("cannot open data folder {}", args.data_dir.display()))?;
+    let delimiter = args
+        .csv_delimiter
+        .map(|c| u8::try_from(c).context("the CSV delimiter must be one ASCII character"))
+        .transpose()?;
+    let options = IngestOptions {
+        format: args.format,
+        crs: args.crs,
+        read: ReadOptions {
+            csv: CsvOptions {
+                delimiter,
+                lon_column: args.lon_column,
+                lat_column: args.lat_column,
+                wkt_column: args.wkt_column,
+            },
+        },
+        catalog: CatalogOptions {
+            title: args.title,
+            description: args.description,
+            license: args.license,
+            steward: args.steward,
+            update_frequency: args.update_frequency,
+            sensitivity: args.sensitivity,
+            id_field: args.id_field,
+            time_field: args.time_field,
+        },
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let started = std::time::Instant::now();
+    let outcome = tessera::ingest::ingest(&args.path, &layer, &dir, &options)?;
+    print!("{}", outcome.report.summary());
+    println!(
+        "stored {layer} version {} ({} features) in {:.2} s",
+        outcome.meta.version,
+        outcome.meta.feature_count,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Ingests every readable file of `from` as a layer named after the file.
+fn seed(dir: &DataDir, from: &std::path::Path) -> anyhow::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(from)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && Format::detect(p).is_ok())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let Some(layer) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| LayerName::new(s).ok())
+        else {
+            continue;
+        };
+        let options = IngestOptions {
+            catalog: CatalogOptions {
+                title: Some(format!("Demo {layer}")),
+                license: Some("CC0-1.0".into()),
+                ..CatalogOptions::default()
+            },
+            ..IngestOptions::default()
+        };
+        match tessera::ingest::ingest(&path, &layer, dir, &options) {
+            Ok(outcome) => eprintln!(
+                "seeded {layer} from {} ({} features)",
+                path.display(),
+                outcome.meta.feature_count
+            ),
+            Err(e) => eprintln!("skipped {}: {e}", path.display()),
+        }
+    }
     Ok(())
 }
 

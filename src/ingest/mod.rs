@@ -5,7 +5,11 @@
 //! the file's own CRS, not validated, with per-cell property values whose column types
 //! are unified later.
 //!
-//! May import: `model`.
+//! May import: `model`, `crs`, `geometry_check`, `store`.
 
 pub mod format;
+pub mod pipeline;
+mod progress;
 pub mod read;
+
+pub use pipeline::{CatalogOptions, IngestError, IngestOptions, IngestOutcome, ingest};

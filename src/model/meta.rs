@@ -18,6 +18,20 @@ pub enum Sensitivity {
     Personal,
 }
 
+impl std::str::FromStr for Sensitivity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "public" => Ok(Self::Public),
+            "restricted" => Ok(Self::Restricted),
+            "personal" => Ok(Self::Personal),
+            other => Err(format!(
+                "unknown sensitivity {other:?}: use public, restricted or personal"
+            )),
+        }
+    }
+}
+
 /// Where a layer version came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceInfo {

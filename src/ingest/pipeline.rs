@@ -1,0 +1,418 @@
+//! The ingest pipeline: read → reproject → check and repair → type → report → store.
+//!
+//! Every feature is either stored (possibly repaired) or listed in the quality report
+//! with its position and reason. A fatal read error, or an input in which no feature
+//! survives, stores nothing: the version being served stays as it was.
+
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use geo::BoundingRect as _;
+use geo_types::Geometry;
+use sha2::{Digest as _, Sha256};
+
+use super::format::{Format, FormatError};
+use super::read::{self, RawFeature, ReadError, ReadOptions};
+use crate::crs::{Crs, CrsError, ToWgs84};
+use crate::geometry_check::{self, Checked, Fix};
+use crate::model::meta::SourceInfo;
+use crate::model::quality::SourcePosition;
+use crate::model::{
+    Bbox, Feature, Field, FieldType, LayerMeta, LayerName, QualityReport, Schema, Sensitivity,
+    Value,
+};
+use crate::store::{DataDir, StoreError};
+
+/// What to ingest and how to describe it in the catalog.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// Format, detected from the file when `None`.
+    pub format: Option<Format>,
+    /// CRS of the coordinates, overriding what the file declares.
+    pub crs: Option<String>,
+    /// Reader settings (CSV columns and delimiter).
+    pub read: ReadOptions,
+    /// Catalog entry.
+    pub catalog: CatalogOptions,
+    /// Show a progress bar on the terminal.
+    pub progress: bool,
+}
+
+/// Catalog fields given at ingest.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogOptions {
+    /// Human title (default: the layer name).
+    pub title: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Licence.
+    pub license: Option<String>,
+    /// Data steward.
+    pub steward: Option<String>,
+    /// Update frequency.
+    pub update_frequency: Option<String>,
+    /// Sensitivity class.
+    pub sensitivity: Sensitivity,
+    /// Property identifying a person (personal layers).
+    pub id_field: Option<String>,
+    /// Property holding the observation time.
+    pub time_field: Option<String>,
+}
+
+/// Why an ingest stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The file could not be opened or hashed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The input file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The format could not be told or is unknown.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// The file is unreadable as a whole (corrupt, truncated, wrong format).
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The CRS is unknown or unsupported.
+    #[error("{path}: {source}")]
+    Crs {
+        /// The input file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: CrsError,
+    },
+    /// No feature survived validation.
+    #[error(
+        "{path}: no valid feature ({read} read, {rejected} rejected); nothing was stored\n{summary}"
+    )]
+    NoValidFeature {
+        /// The input file.
+        path: PathBuf,
+        /// Features read.
+        read: u64,
+        /// Features rejected.
+        rejected: u64,
+        /// The quality summary, listing the first rejections.
+        summary: String,
+    },
+    /// A field named in the options is absent from the data.
+    #[error("{path}: field {field:?} given as {role} does not exist; fields are: {fields}")]
+    UnknownField {
+        /// The input file.
+        path: PathBuf,
+        /// The missing field.
+        field: String,
+        /// Which option named it.
+        role: &'static str,
+        /// The fields found.
+        fields: String,
+    },
+    /// Writing the version failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The stored version and its quality report.
+#[derive(Debug, Clone)]
+pub struct IngestOutcome {
+    /// Metadata of the new version.
+    pub meta: LayerMeta,
+    /// What was found in the input.
+    pub report: QualityReport,
+}
+
+/// Ingests `path` as a new version of `layer` in `dir`.
+///
+/// # Errors
+/// [`IngestError`] when nothing could be stored; the served version is untouched.
+pub fn ingest(
+    path: &Path,
+    layer: &LayerName,
+    dir: &DataDir,
+    options: &IngestOptions,
+) -> Result<IngestOutcome, IngestError> {
+    let format = match options.format {
+        Some(f) => f,
+        None => Format::detect(path)?,
+    };
+    let sha256 = hash_file(path)?;
+    let mut reader = read::open(path, format, &options.read)?;
+    let crs_text = options.crs.clone().or_else(|| reader.declared_crs());
+    let crs = match &crs_text {
+        Some(text) => parse_crs(text),
+        None => Ok(Crs::wgs84()),
+    }
+    .map_err(|source| IngestError::Crs {
+        path: path.to_owned(),
+        source,
+    })?;
+    let to_wgs84 = ToWgs84::new(&crs).map_err(|source| IngestError::Crs {
+        path: path.to_owned(),
+        source,
+    })?;
+    let progress = super::progress::Progress::new(options.progress);
+    let mut builder = LayerBuilder::default();
+    for item in reader.by_ref() {
+        match item {
+            Ok(raw) => builder.add(raw, &to_wgs84),
+            Err(e) if e.is_fatal() => return Err(e.into()),
+            Err(e) => builder.reject_unreadable(&e),
+        }
+        progress.tick(builder.report.features_read);
+    }
+    progress.finish();
+    let (schema, features, report) = builder.finish();
+    if features.is_empty() {
+        return Err(IngestError::NoValidFeature {
+            path: path.to_owned(),
+            read: report.features_read,
+            rejected: report.features_rejected,
+            summary: report.summary(),
+        });
+    }
+    let catalog = &options.catalog;
+    for (field, role) in [
+        (&catalog.id_field, "--id-field"),
+        (&catalog.time_field, "--time-field"),
+    ] {
+        if let Some(field) = field
+            && schema.position(field).is_none()
+        {
+            return Err(IngestError::UnknownField {
+                path: path.to_owned(),
+                field: field.clone(),
+                role,
+                fields: field_list(&schema),
+            });
+        }
+    }
+    let meta = LayerMeta {
+        name: layer.clone(),
+        version: 0,
+        title: catalog.title.clone().unwrap_or_else(|| layer.to_string()),
+        description: catalog.description.clone(),
+        license: catalog.license.clone(),
+        steward: catalog.steward.clone(),
+        update_frequency: catalog.update_frequency.clone(),
+        sensitivity: catalog.sensitivity,
+        id_field: catalog.id_field.clone(),
+        time_field: catalog.time_field.clone(),
+        geometry_type: geometry_type_name(&features),
+        feature_count: features.len() as u64,
+        bbox: report.bbox,
+        schema,
+        source: SourceInfo {
+            path: path.display().to_string(),
+            format: format.to_string(),
+            sha256,
+            crs: crs_text.unwrap_or_else(|| "EPSG:4326".to_owned()),
+        },
+        created_at: now_rfc3339(),
+    };
+    let meta = dir.write_version(meta, &features, &report)?;
+    Ok(IngestOutcome { meta, report })
+}
+
+fn parse_crs(text: &str) -> Result<Crs, CrsError> {
+    if text
+        .trim_start()
+        .starts_with(|c: char| c.is_ascii_uppercase())
+        && text.contains('[')
+    {
+        Crs::from_wkt(text)
+    } else {
+        Crs::parse(text)
+    }
+}
+
+fn field_list(schema: &Schema) -> String {
+    schema
+        .fields
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn hash_file(path: &Path) -> Result<String, IngestError> {
+    let io = |source| IngestError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn geometry_type_name(features: &[Feature]) -> String {
+    let name = |g: &Geometry<f64>| match g {
+        Geometry::Point(_) => "Point",
+        Geometry::MultiPoint(_) => "MultiPoint",
+        Geometry::LineString(_) | Geometry::Line(_) => "LineString",
+        Geometry::MultiLineString(_) => "MultiLineString",
+        Geometry::Polygon(_) | Geometry::Rect(_) | Geometry::Triangle(_) => "Polygon",
+        Geometry::MultiPolygon(_) => "MultiPolygon",
+        Geometry::GeometryCollection(_) => "GeometryCollection",
+    };
+    let mut names = features.iter().map(|f| name(&f.geometry));
+    let first = names.next().unwrap_or("Unknown");
+    if names.all(|n| n == first) {
+        first.to_owned()
+    } else {
+        "Mixed".to_owned()
+    }
+}
+
+/// Accumulates accepted features, the schema and the report.
+#[derive(Default)]
+struct LayerBuilder {
+    fields: Vec<Field>,
+    /// Fields seen so far only with null values; their type is still open.
+    untyped: Vec<usize>,
+    field_index: HashMap<String, usize>,
+    accepted: Vec<(u64, Geometry<f64>, Vec<(usize, Value)>)>,
+    report: QualityReport,
+}
+
+impl LayerBuilder {
+    fn add(&mut self, raw: RawFeature, to_wgs84: &ToWgs84) {
+        self.report.features_read += 1;
+        let at = raw.at;
+        let Some(mut geometry) = raw.geometry else {
+            self.report.reject(at, "feature has no geometry");
+            return;
+        };
+        if let Err(e) = to_wgs84.transform_geometry(&mut geometry) {
+            self.report.reject(at, format!("cannot reproject: {e}"));
+            return;
+        }
+        let Checked { geometry, fixes } = match geometry_check::check(geometry) {
+            Ok(checked) => checked,
+            Err(rejected) => {
+                self.report.reject(at, rejected.to_string());
+                return;
+            }
+        };
+        // Reorienting rings to RFC 7946 is routine normalisation, not a repair.
+        let repairs: Vec<String> = fixes
+            .iter()
+            .filter(|f| !matches!(f, Fix::ReorientedRings))
+            .map(ToString::to_string)
+            .collect();
+        if !repairs.is_empty() {
+            self.report.repaired(at, repairs.join("; "));
+        }
+        let properties = raw
+            .properties
+            .into_iter()
+            .map(|(name, value)| (self.field(name, &value), value))
+            .collect();
+        self.accepted.push((at.feature, geometry, properties));
+    }
+
+    fn reject_unreadable(&mut self, e: &ReadError) {
+        self.report.features_read += 1;
+        let at = e.position().unwrap_or(SourcePosition {
+            feature: self.report.features_read,
+            line: None,
+        });
+        self.report.reject(at, e.to_string());
+    }
+
+    /// The index of field `name`, widening its type to hold `value`.
+    fn field(&mut self, name: String, value: &Value) -> usize {
+        let index = match self.field_index.get(&name) {
+            Some(&i) => i,
+            None => {
+                let i = self.fields.len();
+                self.fields.push(Field {
+                    name: name.clone(),
+                    field_type: value.field_type().unwrap_or(FieldType::String),
+                });
+                self.field_index.insert(name, i);
+                // A column that starts with nulls takes the type of its first value.
+                if value.is_null() {
+                    self.untyped.push(i);
+                }
+                return i;
+            }
+        };
+        if let Some(t) = value.field_type() {
+            let field = &mut self.fields[index];
+            field.field_type = if let Some(pos) = self.untyped.iter().position(|&u| u == index) {
+                self.untyped.swap_remove(pos);
+                t
+            } else {
+                field.field_type.merge(t)
+            };
+        }
+        index
+    }
+
+    fn finish(self) -> (Schema, Vec<Feature>, QualityReport) {
+        let Self {
+            fields,
+            accepted,
+            mut report,
+            ..
+        } = self;
+        let schema = Schema { fields };
+        let mut missing = vec![0u64; schema.fields.len()];
+        let mut bbox = Bbox::empty();
+        let features: Vec<Feature> = accepted
+            .into_iter()
+            .map(|(id, geometry, props)| {
+                let mut properties = vec![Value::Null; schema.fields.len()];
+                for (i, value) in props {
+                    properties[i] = value
+                        .coerce(schema.fields[i].field_type)
+                        .unwrap_or(Value::Null);
+                }
+                for (count, value) in missing.iter_mut().zip(&properties) {
+                    *count += u64::from(value.is_null());
+                }
+                if let Some(r) = geometry.bounding_rect() {
+                    bbox.extend(&Bbox::from(r));
+                }
+                Feature {
+                    id,
+                    geometry,
+                    properties,
+                }
+            })
+            .collect();
+        report.features_accepted = features.len() as u64;
+        report.bbox = (!bbox.is_empty()).then_some(bbox);
+        for (field, count) in schema.fields.iter().zip(missing) {
+            report.missing_values.insert(field.name.clone(), count);
+            report
+                .field_types
+                .insert(field.name.clone(), field.field_type);
+        }
+        (schema, features, report)
+    }
+}
