@@ -287,6 +287,10 @@ fn geometry_type_name(features: &[Feature]) -> String {
     }
 }
 
+/// An accepted feature before its properties are typed: id, geometry, and values by
+/// field index.
+type Pending = (u64, Geometry<f64>, Vec<(usize, Value)>);
+
 /// Accumulates accepted features, the schema and the report.
 #[derive(Default)]
 struct LayerBuilder {
@@ -294,7 +298,7 @@ struct LayerBuilder {
     /// Fields seen so far only with null values; their type is still open.
     untyped: Vec<usize>,
     field_index: HashMap<String, usize>,
-    accepted: Vec<(u64, Geometry<f64>, Vec<(usize, Value)>)>,
+    accepted: Vec<Pending>,
     report: QualityReport,
 }
 

@@ -30,7 +30,7 @@ impl Progress {
     /// Reports the number of features read so far.
     pub fn tick(&self, read: u64) {
         if let Some(bar) = &self.bar
-            && read % TICK_EVERY == 0
+            && read.is_multiple_of(TICK_EVERY)
         {
             bar.set_position(read);
         }

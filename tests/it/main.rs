@@ -2,5 +2,6 @@
 //! independent decoders (mvt-reader for tiles, serde_json for GeoJSON).
 
 mod features;
+mod ingest;
 mod support;
 mod tiles;
