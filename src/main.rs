@@ -46,7 +46,7 @@ enum Command {
         reload_seconds: u64,
     },
     /// Ingest a file as a new version of a layer, and print its quality report.
-    Ingest(IngestArgs),
+    Ingest(Box<IngestArgs>),
     /// List the layers and versions of a data folder.
     Layers {
         /// Folder holding the layer versions.
@@ -125,7 +125,7 @@ fn main() -> anyhow::Result<()> {
             seed_from,
             reload_seconds,
         } => serve(data_dir, listen, public_url, &seed_from, reload_seconds),
-        Command::Ingest(args) => ingest(args),
+        Command::Ingest(args) => ingest(*args),
         Command::Layers { data_dir } => list_layers(data_dir),
     };
     if let Err(e) = &result {
