@@ -141,8 +141,7 @@ pub fn ingest(
         Some(f) => f,
         None => Format::detect(path)?,
     };
-    let sha256 = hash_file(path)?;
-    let mut reader = read::open(path, format, &options.read)?;
+    let reader = read::open(path, format, &options.read)?;
     let crs_text = options.crs.clone().or_else(|| reader.declared_crs());
     let crs = match &crs_text {
         Some(text) => parse_crs(text),
@@ -157,17 +156,24 @@ pub fn ingest(
         source,
     })?;
     let progress = super::progress::Progress::new(options.progress);
-    let mut builder = LayerBuilder::default();
-    for item in reader.by_ref() {
-        match item {
-            Ok(raw) => builder.add(raw, &to_wgs84),
-            Err(e) if e.is_fatal() => return Err(e.into()),
-            Err(e) => builder.reject_unreadable(&e),
-        }
-        progress.tick(builder.report.features_read);
-    }
+    // The file is hashed on a second thread while it is parsed. (Parsing and checking
+    // on separate threads was tried and was slower: every parsed value is then freed
+    // on another thread than the one that allocated it.)
+    let started = std::time::Instant::now();
+    let (sha256, built) = std::thread::scope(|scope| {
+        let hasher = scope.spawn(|| hash_file(path));
+        let built = build(reader, &to_wgs84, &progress);
+        let sha256 = hasher.join().unwrap_or_else(|_| {
+            Err(IngestError::Io {
+                path: path.to_owned(),
+                source: std::io::Error::other("the hashing thread failed"),
+            })
+        });
+        (sha256, built)
+    });
     progress.finish();
-    let (schema, features, report) = builder.finish();
+    let (schema, features, report) = built?;
+    let sha256 = sha256?;
     if features.is_empty() {
         return Err(IngestError::NoValidFeature {
             path: path.to_owned(),
@@ -215,8 +221,32 @@ pub fn ingest(
         },
         created_at: now_rfc3339(),
     };
+    let read_s = started.elapsed().as_secs_f64();
     let meta = dir.write_version(meta, &features, &report)?;
+    tracing::debug!(
+        read_and_check_s = read_s,
+        store_s = started.elapsed().as_secs_f64() - read_s,
+        "ingest phases"
+    );
     Ok(IngestOutcome { meta, report })
+}
+
+/// Checks and types features until the reader is done or fails.
+fn build(
+    reader: Box<dyn read::SourceReader>,
+    to_wgs84: &ToWgs84,
+    progress: &super::progress::Progress,
+) -> Result<(Schema, Vec<Feature>, QualityReport), IngestError> {
+    let mut builder = LayerBuilder::default();
+    for item in reader {
+        match item {
+            Ok(raw) => builder.add(raw, to_wgs84),
+            Err(e) if e.is_fatal() => return Err(e.into()),
+            Err(e) => builder.reject_unreadable(&e),
+        }
+        progress.tick(builder.report.features_read);
+    }
+    Ok(builder.finish())
 }
 
 fn parse_crs(text: &str) -> Result<Crs, CrsError> {
@@ -333,7 +363,8 @@ impl LayerBuilder {
         let properties = raw
             .properties
             .into_iter()
-            .map(|(name, value)| (self.field(name, &value), value))
+            .enumerate()
+            .map(|(position, (name, value))| (self.field(position, name, &value), value))
             .collect();
         self.accepted.push((at.feature, geometry, properties));
     }
@@ -347,10 +378,16 @@ impl LayerBuilder {
         self.report.reject(at, e.to_string());
     }
 
-    /// The index of field `name`, widening its type to hold `value`.
-    fn field(&mut self, name: String, value: &Value) -> usize {
-        let index = match self.field_index.get(&name) {
-            Some(&i) => i,
+    /// The index of field `name`, widening its type to hold `value`. Columns mostly
+    /// come in the same order in every feature, so the field at `position` is tried
+    /// before the name lookup.
+    fn field(&mut self, position: usize, name: String, value: &Value) -> usize {
+        let known = match self.fields.get(position) {
+            Some(f) if f.name == name => Some(position),
+            _ => self.field_index.get(&name).copied(),
+        };
+        let index = match known {
+            Some(i) => i,
             None => {
                 let i = self.fields.len();
                 self.fields.push(Field {
