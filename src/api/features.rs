@@ -65,6 +65,7 @@ pub(super) async fn landing(
         "description": "Open city data: vector tiles and OGC API – Features",
         "links": [
             link(format!("{base}/"), "self", "application/json", "This document"),
+            link(format!("{base}/api"), "service-desc", super::openapi::OPENAPI_JSON, "The API definition"),
             link(format!("{base}/conformance"), "conformance", "application/json", "Conformance classes"),
             link(format!("{base}/collections"), "data", "application/json", "Collections"),
         ],
@@ -86,16 +87,16 @@ fn collection_json(layer: &IndexedLayer, base: &str) -> J {
     json!({
         "id": name,
         "title": meta.title,
-        "description": meta.description,
+        "description": meta.description.clone().unwrap_or_else(|| meta.title.clone()),
         "itemType": "feature",
         "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
         "extent": { "spatial": {
             "bbox": bbox.unwrap_or_default(),
             "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
         }},
-        "license": meta.license,
-        "steward": meta.steward,
-        "updateFrequency": meta.update_frequency,
+        "license": meta.license.clone().unwrap_or_default(),
+        "steward": meta.steward.clone().unwrap_or_default(),
+        "updateFrequency": meta.update_frequency.clone().unwrap_or_default(),
         "sensitivity": meta.sensitivity,
         "version": meta.version,
         "featureCount": meta.feature_count,

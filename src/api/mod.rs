@@ -7,6 +7,7 @@
 
 pub mod error;
 mod features;
+mod openapi;
 pub mod params;
 pub mod registry;
 mod tilejson;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .max_age(Duration::from_secs(3600));
     Router::new()
         .route("/", get(features::landing))
+        .route("/api", get(openapi::openapi))
         .route("/conformance", get(features::conformance))
         .route("/collections", get(features::collections))
         .route("/collections/{layer}", get(features::collection))

@@ -153,6 +153,25 @@ async fn landing_conformance_and_collections() {
         .filter_map(|l| l["rel"].as_str())
         .collect();
     assert!(rels.contains(&"conformance") && rels.contains(&"data"));
+    assert!(rels.contains(&"service-desc"));
+    let resp = server.get("/api").await;
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/vnd.oai.openapi+json;version=3.0"
+    );
+    let api: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(api["openapi"], "3.0.3");
+    let items = &api["paths"]["/collections/{collectionId}/items"]["get"];
+    let params: Vec<&str> = items["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(
+        params.contains(&"bbox") && params.contains(&"land_use"),
+        "{params:?}"
+    );
     let (_, conf) = server.get_json("/conformance").await;
     assert!(
         conf["conformsTo"]
