@@ -18,7 +18,6 @@ use serde_json::{Value as J, json};
 
 use super::params::{ItemsParams, check_json_format};
 use super::{ApiError, ApiResult, AppState};
-use crate::index::IndexedLayer;
 use crate::model::{Feature, FeatureQuery, FeatureSource, Schema, Value};
 
 /// Features serialized per body chunk.
@@ -42,10 +41,13 @@ fn check_format(pairs: &[(String, String)]) -> ApiResult<()> {
         .try_for_each(|(_, v)| check_json_format(v))
 }
 
-fn layer(state: &AppState, name: &str) -> ApiResult<Arc<IndexedLayer>> {
+/// The source of a collection. Handlers here see layers only through
+/// [`FeatureSource`], so another backend (e.g. PostGIS) can serve them unchanged.
+fn layer(state: &AppState, name: &str) -> ApiResult<Arc<dyn FeatureSource>> {
     state
         .registry
         .get(name)
+        .map(|l| l as Arc<dyn FeatureSource>)
         .ok_or_else(|| ApiError::NotFound(format!("collection {name:?} does not exist")))
 }
 
@@ -77,7 +79,7 @@ pub(super) async fn conformance(Query(pairs): Pairs) -> ApiResult<Json<J>> {
     Ok(Json(json!({ "conformsTo": CONFORMANCE })))
 }
 
-fn collection_json(layer: &IndexedLayer, base: &str) -> J {
+fn collection_json(layer: &dyn FeatureSource, base: &str) -> J {
     let meta = layer.meta();
     let name = meta.name.as_str();
     let href = format!("{base}/collections/{name}");
@@ -120,7 +122,7 @@ pub(super) async fn collections(
     let snapshot = state.registry.snapshot();
     let list: Vec<J> = snapshot
         .values()
-        .map(|l| collection_json(l, &base))
+        .map(|l| collection_json(l.as_ref(), &base))
         .collect();
     Ok(Json(json!({
         "links": [link(format!("{base}/collections"), "self", "application/json", "Collections")],
@@ -136,7 +138,10 @@ pub(super) async fn collection(
 ) -> ApiResult<Json<J>> {
     check_format(&pairs)?;
     let layer = layer(&state, &name)?;
-    Ok(Json(collection_json(&layer, &state.base_url(&headers))))
+    Ok(Json(collection_json(
+        layer.as_ref(),
+        &state.base_url(&headers),
+    )))
 }
 
 pub(super) async fn schema(
@@ -240,7 +245,7 @@ pub(super) async fn items(
 
 /// The body of an items page: the head, the features in chunks, the tail.
 fn feature_stream(
-    layer: Arc<IndexedLayer>,
+    layer: Arc<dyn FeatureSource>,
     ids: Vec<u64>,
     head: String,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {

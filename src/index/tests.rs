@@ -126,3 +126,23 @@ fn mercator_projection_of_known_point() {
     assert!((p.x() - 20_037_508.342_789_244).abs() < 1e-6);
     assert!(p.y().abs() < 1e-9);
 }
+
+#[test]
+fn indexed_layer_keeps_the_feature_source_contract() {
+    let features = vec![
+        feature(3, l_shape(), "a"),
+        feature(1, Geometry::Point(point!(x: 0.7, y: 0.7)), "b"),
+        feature(2, Geometry::Point(point!(x: 5.0, y: 5.0)), "c"),
+        feature(9, Geometry::Point(point!(x: 0.2, y: 0.9)), "a"),
+    ];
+    let l = layer(features.clone());
+    crate::model::source::check_contract(
+        &l,
+        &features,
+        &[
+            Bbox::new(0.6, 0.6, 0.9, 0.9),
+            Bbox::new(0.0, 0.0, 10.0, 10.0),
+            Bbox::new(20.0, 20.0, 30.0, 30.0),
+        ],
+    );
+}

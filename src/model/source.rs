@@ -87,3 +87,72 @@ pub trait FeatureSource: Send + Sync {
         Ok(self.features(&[id])?.pop())
     }
 }
+
+/// The implementation-independent checks every [`FeatureSource`] must pass, for use in
+/// each implementation's tests: `source` must serve exactly `features`.
+///
+/// # Panics
+/// When an invariant of the module documentation does not hold.
+#[doc(hidden)]
+pub fn check_contract(source: &dyn FeatureSource, features: &[Feature], boxes: &[Bbox]) {
+    use geo::Intersects as _;
+    let mut all_ids: Vec<u64> = features.iter().map(|f| f.id).collect();
+    all_ids.sort_unstable();
+    let everything = FeatureQuery {
+        limit: usize::MAX,
+        ..FeatureQuery::default()
+    };
+    let page = source.query(&everything).expect("query");
+    assert_eq!(
+        page.ids, all_ids,
+        "unfiltered query returns every id, ascending"
+    );
+    assert_eq!(page.number_matched, all_ids.len());
+    // Paging walks every id exactly once.
+    let mut walked = Vec::new();
+    let limit = all_ids.len().div_ceil(3).max(1);
+    let mut offset = 0;
+    loop {
+        let q = FeatureQuery {
+            offset,
+            limit,
+            ..FeatureQuery::default()
+        };
+        let page = source.query(&q).expect("query");
+        if page.ids.is_empty() {
+            break;
+        }
+        walked.extend(page.ids);
+        offset += limit;
+    }
+    assert_eq!(walked, all_ids, "paging walks every feature once");
+    // Bbox matches geometry, not envelope.
+    for bbox in boxes {
+        let rect = bbox.to_rect();
+        let mut expected: Vec<u64> = features
+            .iter()
+            .filter(|f| f.geometry.intersects(&rect))
+            .map(|f| f.id)
+            .collect();
+        expected.sort_unstable();
+        let q = FeatureQuery {
+            bbox: Some(*bbox),
+            limit: usize::MAX,
+            ..FeatureQuery::default()
+        };
+        assert_eq!(source.query(&q).expect("query").ids, expected, "{bbox:?}");
+    }
+    // Fetching keeps the given order and skips unknown ids.
+    let mut asked: Vec<u64> = all_ids.iter().rev().copied().collect();
+    asked.insert(0, u64::MAX);
+    let got: Vec<u64> = source
+        .features(&asked)
+        .expect("features")
+        .iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(got, asked[1..], "features come back in the order asked");
+    for f in features {
+        assert_eq!(source.feature(f.id).expect("feature").as_ref(), Some(f));
+    }
+}
