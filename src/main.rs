@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use tessera::api::tile_cache::TileCache;
 use tessera::api::{self, AppState, Registry};
 use tessera::ingest::format::Format;
 use tessera::ingest::read::{CsvOptions, ReadOptions};
@@ -44,6 +45,9 @@ enum Command {
         /// Seconds between checks for new layer versions.
         #[arg(long, default_value_t = 2)]
         reload_seconds: u64,
+        /// Size of the in-memory tile cache, MB (0 turns it off).
+        #[arg(long, default_value_t = 256)]
+        tile_cache_mb: u64,
     },
     /// Ingest a file as a new version of a layer, and print its quality report.
     Ingest(Box<IngestArgs>),
@@ -124,7 +128,15 @@ fn main() -> anyhow::Result<()> {
             public_url,
             seed_from,
             reload_seconds,
-        } => serve(data_dir, listen, public_url, &seed_from, reload_seconds),
+            tile_cache_mb,
+        } => serve(
+            data_dir,
+            listen,
+            public_url,
+            &seed_from,
+            reload_seconds,
+            tile_cache_mb,
+        ),
         Command::Ingest(args) => ingest(*args),
         Command::Layers { data_dir } => list_layers(data_dir),
     };
@@ -141,6 +153,7 @@ fn serve(
     public_url: Option<String>,
     seed_from: &std::path::Path,
     reload_seconds: u64,
+    cache_mb: u64,
 ) -> anyhow::Result<()> {
     let dir = DataDir::open(&data_dir)
         .with_context(|| format!("cannot open data folder {}", data_dir.display()))?;
@@ -148,10 +161,8 @@ fn serve(
         seed(&dir, seed_from)?;
     }
     let registry = Registry::load(dir).context("cannot load layers")?;
-    let state = AppState {
-        registry: Arc::new(registry),
-        public_url,
-    };
+    let mut state = AppState::new(Arc::new(registry), public_url);
+    state.tile_cache = TileCache::new(cache_mb * 1024 * 1024);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(api::serve(
         state,

@@ -10,6 +10,7 @@ mod features;
 mod openapi;
 pub mod params;
 pub mod registry;
+pub mod tile_cache;
 mod tilejson;
 mod tiles;
 
@@ -34,6 +35,20 @@ pub struct AppState {
     /// The URL clients reach this server at (e.g. behind a proxy); when `None`, links
     /// are built from the request's `Host` header.
     pub public_url: Option<String>,
+    /// Rendered tiles.
+    pub tile_cache: tile_cache::TileCache,
+}
+
+impl AppState {
+    /// State serving `registry` with a default-sized tile cache.
+    #[must_use]
+    pub fn new(registry: Arc<Registry>, public_url: Option<String>) -> Self {
+        Self {
+            registry,
+            public_url,
+            tile_cache: tile_cache::TileCache::new(tile_cache::DEFAULT_CACHE_BYTES),
+        }
+    }
 }
 
 impl AppState {

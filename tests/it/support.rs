@@ -122,6 +122,7 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub _tmp: tempfile::TempDir,
+    registry: Arc<Registry>,
 }
 
 impl TestServer {
@@ -129,10 +130,7 @@ impl TestServer {
     pub async fn start(tmp: tempfile::TempDir) -> Self {
         let dir = DataDir::open(tmp.path()).expect("open data dir");
         let registry = Arc::new(Registry::load(dir).expect("load"));
-        let state = AppState {
-            registry,
-            public_url: None,
-        };
+        let state = AppState::new(Arc::clone(&registry), None);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -144,6 +142,7 @@ impl TestServer {
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             _tmp: tmp,
+            registry,
         }
     }
 
@@ -156,6 +155,11 @@ impl TestServer {
         store_layer(&dir, "parcels", &parcels);
         store_layer(&dir, "assets", &assets);
         (Self::start(tmp).await, parcels, assets)
+    }
+
+    /// Loads new layer versions now instead of waiting for the poll.
+    pub fn reload(&self) {
+        self.registry.reload().expect("reload");
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

@@ -242,3 +242,96 @@ async fn tilejson_describes_the_layer() {
     let bounds: Vec<f64> = serde_json::from_value(tj["bounds"].clone()).expect("bounds");
     assert!(bounds[0] > 2.15 && bounds[2] < 2.19 && bounds[1] > 41.37 && bounds[3] < 41.41);
 }
+
+#[tokio::test]
+async fn tiles_are_compressed_cached_and_revalidated() {
+    use std::io::Read as _;
+    let (server, parcels, _) = TestServer::demo().await;
+    let (x, y) = centre_tile(&parcels, 15);
+    let url = format!("{}/tiles/parcels/15/{x}/{y}.mvt", server.base);
+    let plain = server.client.get(&url).send().await.expect("get");
+    assert_eq!(plain.status(), 200);
+    assert!(plain.headers().get("content-encoding").is_none());
+    let etag = plain.headers()["etag"].to_str().expect("etag").to_owned();
+    assert!(
+        plain.headers()["cache-control"]
+            .to_str()
+            .expect("cc")
+            .contains("max-age")
+    );
+    let raw = plain.bytes().await.expect("body");
+
+    let gz = server
+        .client
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(gz.headers()["etag"].to_str().expect("etag"), etag);
+    let body = gz.bytes().await.expect("body");
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut unzipped)
+        .expect("gunzip");
+    assert_eq!(unzipped, raw);
+    assert!(body.len() < raw.len());
+
+    let br = server
+        .client
+        .get(&url)
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(br.headers()["content-encoding"], "br");
+    let body = br.bytes().await.expect("body");
+    let mut unbrotli = Vec::new();
+    brotli::Decompressor::new(&body[..], 4096)
+        .read_to_end(&mut unbrotli)
+        .expect("decompress");
+    assert_eq!(unbrotli, raw);
+
+    let revalidated = server
+        .client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(revalidated.status(), 304);
+    let other = server
+        .client
+        .get(&url)
+        .header("if-none-match", "\"something-else\"")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(other.status(), 200);
+}
+
+#[tokio::test]
+async fn a_new_version_changes_the_etag() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tessera::store::DataDir::open(tmp.path()).expect("open");
+    let parcels = crate::support::read_geojson(&crate::support::demo_dir().join("parcels.geojson"));
+    crate::support::store_layer(&dir, "parcels", &parcels);
+    let server = TestServer::start(tmp).await;
+    let (x, y) = centre_tile(&parcels, 15);
+    let path = format!("/tiles/parcels/15/{x}/{y}.mvt");
+    let first = server.get(&path).await.headers()["etag"].clone();
+    crate::support::store_layer(&dir, "parcels", &parcels);
+    server.reload();
+    let second = server.get(&path).await;
+    assert_eq!(second.status(), 200);
+    assert_ne!(second.headers()["etag"], first);
+    let stale = server
+        .client
+        .get(format!("{}{path}", server.base))
+        .header("if-none-match", first)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(stale.status(), 200, "the old ETag no longer matches");
+}
