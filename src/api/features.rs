@@ -59,7 +59,11 @@ pub(super) async fn landing(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(pairs): Pairs,
-) -> ApiResult<Json<J>> {
+) -> ApiResult<Response> {
+    let asks_html = pairs.iter().any(|(k, v)| k == "f" && v == "html");
+    if asks_html || (pairs.is_empty() && super::viewer::wants_html(&headers)) {
+        return Ok(super::viewer::page().await.into_response());
+    }
     check_format(&pairs)?;
     let base = state.base_url(&headers);
     Ok(Json(json!({
@@ -70,8 +74,11 @@ pub(super) async fn landing(
             link(format!("{base}/api"), "service-desc", super::openapi::OPENAPI_JSON, "The API definition"),
             link(format!("{base}/conformance"), "conformance", "application/json", "Conformance classes"),
             link(format!("{base}/collections"), "data", "application/json", "Collections"),
+            link(format!("{base}/map"), "alternate", "text/html", "Web map of every layer"),
+            link(format!("{base}/styles"), "styles", "application/json", "MapLibre styles"),
         ],
-    })))
+    }))
+    .into_response())
 }
 
 pub(super) async fn conformance(Query(pairs): Pairs) -> ApiResult<Json<J>> {
@@ -91,6 +98,7 @@ fn collection_json(layer: &dyn FeatureSource, base: &str) -> J {
         "title": meta.title,
         "description": meta.description.clone().unwrap_or_else(|| meta.title.clone()),
         "itemType": "feature",
+        "geometryType": meta.geometry_type,
         "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
         "extent": { "spatial": {
             "bbox": bbox.unwrap_or_default(),

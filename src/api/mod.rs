@@ -10,9 +10,11 @@ mod features;
 mod openapi;
 pub mod params;
 pub mod registry;
+mod styles;
 pub mod tile_cache;
 mod tilejson;
 mod tiles;
+mod viewer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -93,6 +95,15 @@ pub fn router(state: AppState) -> Router {
         .route("/collections/{layer}/items/{id}", get(features::item))
         .route("/collections/{layer}/schema", get(features::schema))
         .route("/collections/{layer}/quality", get(features::quality))
+        .route("/map", get(viewer::page))
+        .route("/assets/maplibre-gl.js", get(viewer::maplibre_js))
+        .route("/assets/maplibre-gl.css", get(viewer::maplibre_css))
+        .route(
+            "/assets/maplibre-gl-LICENSE.txt",
+            get(viewer::maplibre_license),
+        )
+        .route("/styles", get(styles::list))
+        .route("/styles/{file}", get(styles::style))
         .route("/tiles/{layers}", get(tilejson::tilejson))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })

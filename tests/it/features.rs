@@ -195,3 +195,48 @@ async fn landing_conformance_and_collections() {
     let (_, schema) = server.get_json("/collections/parcels/schema").await;
     assert_eq!(schema["properties"]["floors"]["type"][0], "integer");
 }
+
+#[tokio::test]
+async fn viewer_styles_and_assets_are_served() {
+    let (server, _, _) = TestServer::demo().await;
+    let page = server
+        .client
+        .get(format!("{}/", server.base))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/html")
+    );
+    assert!(
+        page.text()
+            .await
+            .expect("html")
+            .contains("/assets/maplibre-gl.js")
+    );
+    let js = server.get("/assets/maplibre-gl.js").await;
+    assert_eq!(js.status(), 200);
+    assert!(js.bytes().await.expect("js").len() > 500_000);
+    let (status, list) = server.get_json("/styles").await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = list["styles"]
+        .as_array()
+        .expect("styles")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["parcels", "zones", "assets", "pings"]);
+    let (status, style) = server.get_json("/styles/parcels.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        style["sources"]["parcels"]["url"],
+        format!("{}/tiles/parcels", server.base)
+    );
+    let (status, _) = server.get_json("/styles/nope.json").await;
+    assert_eq!(status, 404);
+}
