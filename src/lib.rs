@@ -10,6 +10,7 @@
 //! - [`ingest`]: reading source files, validating and repairing geometry, reporting.
 //! - [`api`]: the HTTP server (tiles, TileJSON, OGC API – Features).
 
+pub mod analytics;
 pub mod api;
 pub mod crs;
 pub mod index;
