@@ -1,16 +1,22 @@
-//! Analytics over indexed layers: heatmaps on square grids and H3 hexagons.
+//! Analytics over indexed layers: heatmaps on square grids and
+//! H3 hexagons, points-in-zones aggregates, area shares of a polygon overlay, and
+//! origin–destination flows per time slot.
 //!
 //! # Design
 //! Expensive work happens once per layer version, and callers cache it:
 //! [`points::PointColumns`] turns a point layer into columns (Web Mercator `f32`
-//! offsets for grid binning, exact WGS84 degrees for H3, time, person, value)
-//! sorted by time. A request then only
+//! offsets for grid binning, exact WGS84 degrees for H3 and point-in-polygon, time,
+//! person, value) sorted by time, and [`aggregate::ZoneIndex`] turns a zones layer
+//! into a grid that answers point-in-polygon mostly without touching a polygon. A
+//! request then only
 //! 1. narrows the rows by time with a binary search ([`time_filter::TimeFilter`],
 //!    [`points::Selection`]),
-//! 2. bins them in a tight loop into [`Stats`] per cell ([`grid`], [`hex`]).
+//! 2. bins them in a tight loop into [`Stats`] per cell, zone or flow ([`grid`],
+//!    [`hex`], [`aggregate`], [`flows`]).
 //!
 //! Every statistic is exact: grid cells up to the `f32` offsets (millimetres at city
-//! scale), H3 cells identical to `h3o`'s. Nothing here knows about HTTP.
+//! scale), H3 cells identical to `h3o`'s, zones identical to `geo`'s `Contains` (or
+//! `Intersects`). Nothing here knows about HTTP.
 //!
 //! # Example
 //! ```
@@ -35,7 +41,9 @@
 //!
 //! May import: `index`, `model`.
 
+pub mod aggregate;
 mod error;
+pub mod flows;
 pub mod grid;
 pub mod hex;
 pub mod points;

@@ -2,7 +2,7 @@
 //!
 //! May import: `index`, `model`.
 
-use geo_types::{Geometry, point};
+use geo_types::{Geometry, Polygon, point, polygon};
 
 use crate::index::IndexedLayer;
 use crate::model::meta::SourceInfo;
@@ -78,4 +78,26 @@ pub(crate) fn ping(
             speed.map_or(Value::Null, Value::Float),
         ],
     }
+}
+
+/// An axis-aligned lon/lat rectangle polygon.
+pub(crate) fn rect(x0: f64, y0: f64, x1: f64, y1: f64) -> Polygon<f64> {
+    polygon![(x: x0, y: y0), (x: x1, y: y0), (x: x1, y: y1), (x: x0, y: y1), (x: x0, y: y0)]
+}
+
+/// A zones layer: field `name` (text), one feature per geometry.
+pub(crate) fn zones_of(geometries: Vec<Geometry<f64>>) -> IndexedLayer {
+    layer_with(
+        "zones",
+        &[("name", FieldType::String)],
+        geometries
+            .into_iter()
+            .zip(1u64..)
+            .map(|(geometry, id)| Feature {
+                id,
+                geometry,
+                properties: vec![Value::String(format!("z{id}"))],
+            })
+            .collect(),
+    )
 }
