@@ -1,4 +1,4 @@
-//! Analytics over indexed layers: heatmaps on square grids and
+//! Privacy-preserving analytics over indexed layers: heatmaps on square grids and
 //! H3 hexagons, points-in-zones aggregates, area shares of a polygon overlay, and
 //! origin–destination flows per time slot.
 //!
@@ -12,7 +12,9 @@
 //! 1. narrows the rows by time with a binary search ([`time_filter::TimeFilter`],
 //!    [`points::Selection`]),
 //! 2. bins them in a tight loop into [`Stats`] per cell, zone or flow ([`grid`],
-//!    [`hex`], [`aggregate`], [`flows`]).
+//!    [`hex`], [`aggregate`], [`flows`]), and
+//! 3. passes each [`Stats`] through [`privacy`] (k-anonymity, Laplace noise, ε
+//!    budget) before anything leaves the server.
 //!
 //! Every statistic is exact: grid cells up to the `f32` offsets (millimetres at city
 //! scale), H3 cells identical to `h3o`'s, zones identical to `geo`'s `Contains` (or
@@ -22,6 +24,7 @@
 //! ```
 //! use tessera::analytics::grid::{GridSpec, bin};
 //! use tessera::analytics::points::{PointColumns, PointFields};
+//! use tessera::analytics::privacy::KAnonymity;
 //! use tessera::analytics::time_filter::{HourSet, TimeFilter};
 //! use tessera::analytics::StatsSpec;
 //! # fn heatmap(layer: &tessera::index::IndexedLayer, tile: tessera::model::TileId)
@@ -33,8 +36,11 @@
 //! let rows = points.select(&rush, None);
 //! let spec = StatsSpec { distinct: true, value: false };
 //! let bins = bin(&points, &rows, &GridSpec::for_tile(tile, 256)?, spec)?;
-//! let busiest = bins.cells().map(|c| c.stats.count).max();
-//! # let _ = busiest;
+//! let k = KAnonymity::default();
+//! for cell in bins.cells() {
+//!     let released = k.apply(cell.stats); // None: show the cell without statistics
+//!     # let _ = released;
+//! }
 //! # Ok(())
 //! # }
 //! ```
@@ -47,6 +53,7 @@ pub mod flows;
 pub mod grid;
 pub mod hex;
 pub mod points;
+pub mod privacy;
 mod stats;
 pub mod time_filter;
 
@@ -55,3 +62,5 @@ pub use stats::{NO_PERSON, Stats, StatsSpec};
 
 #[cfg(test)]
 mod test_data;
+#[cfg(test)]
+mod throughput;
