@@ -11,6 +11,7 @@
 //! - [`ingest`]: reading source files, validating and repairing geometry, reporting.
 //! - [`api`]: the HTTP server (tiles, TileJSON, OGC API – Features).
 
+pub mod analytics;
 pub mod api;
 pub mod crs;
 pub mod geometry_check;
