@@ -8,6 +8,7 @@
 //! - [`store`]: layer versions on disk (FlatGeobuf + metadata), written atomically.
 //! - [`index`]: a layer version loaded in memory with its R-tree.
 //! - [`tiles`]: Mapbox Vector Tile rendering from an indexed layer.
+//! - [`analytics`]: heatmap binning (grid, H3), zone aggregates, flows and privacy.
 //! - [`ingest`]: reading source files, validating and repairing geometry, reporting.
 //! - [`api`]: the HTTP server (tiles, TileJSON, OGC API – Features).
 
