@@ -96,6 +96,10 @@ pub fn router(state: AppState) -> Router {
         .route("/collections/{layer}/schema", get(features::schema))
         .route("/collections/{layer}/quality", get(features::quality))
         .route("/map", get(viewer::page))
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
         .route("/assets/maplibre-gl.js", get(viewer::maplibre_js))
         .route("/assets/maplibre-gl.css", get(viewer::maplibre_css))
         .route(
