@@ -215,12 +215,36 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Ingests every readable file of `from` as a layer named after the file.
+/// Catalog entries of the seed folder's `catalog.json`, by layer name.
+#[derive(serde::Deserialize, Default)]
+struct SeedEntry {
+    title: Option<String>,
+    description: Option<String>,
+    license: Option<String>,
+    steward: Option<String>,
+    update_frequency: Option<String>,
+    sensitivity: Option<String>,
+    id_field: Option<String>,
+    time_field: Option<String>,
+}
+
+const SEED_CATALOG: &str = "catalog.json";
+
+/// Ingests every readable file of `from` as a layer named after the file, described by
+/// the folder's `catalog.json` when it has one.
 fn seed(dir: &DataDir, from: &std::path::Path) -> anyhow::Result<()> {
+    let catalog_path = from.join(SEED_CATALOG);
+    let mut catalog: std::collections::HashMap<String, SeedEntry> = if catalog_path.is_file() {
+        let text = std::fs::read_to_string(&catalog_path)?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: invalid catalog", catalog_path.display()))?
+    } else {
+        std::collections::HashMap::new()
+    };
     let mut entries: Vec<PathBuf> = std::fs::read_dir(from)?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_file() && Format::detect(p).is_ok())
+        .filter(|p| p.is_file() && !p.ends_with(SEED_CATALOG) && Format::detect(p).is_ok())
         .collect();
     entries.sort();
     for path in entries {
@@ -231,11 +255,21 @@ fn seed(dir: &DataDir, from: &std::path::Path) -> anyhow::Result<()> {
         else {
             continue;
         };
+        let entry = catalog.remove(layer.as_str()).unwrap_or_default();
+        let sensitivity = match entry.sensitivity.as_deref() {
+            Some(s) => s.parse().map_err(anyhow::Error::msg)?,
+            None => Sensitivity::Public,
+        };
         let options = IngestOptions {
             catalog: CatalogOptions {
-                title: Some(format!("Demo {layer}")),
-                license: Some("CC0-1.0".into()),
-                ..CatalogOptions::default()
+                title: entry.title.or_else(|| Some(layer.to_string())),
+                description: entry.description,
+                license: entry.license,
+                steward: entry.steward,
+                update_frequency: entry.update_frequency,
+                sensitivity,
+                id_field: entry.id_field,
+                time_field: entry.time_field,
             },
             ..IngestOptions::default()
         };

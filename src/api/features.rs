@@ -86,6 +86,52 @@ pub(super) async fn conformance(Query(pairs): Pairs) -> ApiResult<Json<J>> {
     Ok(Json(json!({ "conformsTo": CONFORMANCE })))
 }
 
+/// `GET /catalog`: the catalog entry of every layer, personal ones included, with
+/// links to how each may be read.
+pub(super) async fn catalog(State(state): State<AppState>, headers: HeaderMap) -> Json<J> {
+    let base = state.base_url(&headers);
+    let snapshot = state.registry.snapshot();
+    let layers: Vec<J> = snapshot
+        .values()
+        .map(|l| {
+            let mut entry = collection_json(l.as_ref(), &base);
+            let name = l.meta().name.as_str();
+            if super::check_raw_access(l.meta()).is_err() {
+                entry["links"] = json!([
+                    link(
+                        format!("{base}/heatmap/{name}/{{z}}/{{x}}/{{y}}.mvt"),
+                        "heatmap-tiles",
+                        "application/vnd.mapbox-vector-tile",
+                        "k-anonymous heatmap tiles"
+                    ),
+                    link(
+                        format!("{base}/heatmap/{name}.geojson"),
+                        "heatmap",
+                        GEOJSON,
+                        "k-anonymous H3 heatmap"
+                    ),
+                    link(
+                        format!("{base}/collections/{name}/schema"),
+                        "describedby",
+                        "application/schema+json",
+                        "Schema of the features' properties"
+                    ),
+                    link(
+                        format!("{base}/collections/{name}/quality"),
+                        "describedby",
+                        "application/json",
+                        "Quality report of the ingest"
+                    ),
+                ]);
+                entry["idField"] = json!(l.meta().id_field);
+                entry["timeField"] = json!(l.meta().time_field);
+            }
+            entry
+        })
+        .collect();
+    Json(json!({ "layers": layers }))
+}
+
 fn collection_json(layer: &dyn FeatureSource, base: &str) -> J {
     let meta = layer.meta();
     let name = meta.name.as_str();
@@ -128,8 +174,11 @@ pub(super) async fn collections(
     check_format(&pairs)?;
     let base = state.base_url(&headers);
     let snapshot = state.registry.snapshot();
+    // Personal layers are not feature collections: their features are never served.
+    // They appear in /catalog, with links to their aggregates.
     let list: Vec<J> = snapshot
         .values()
+        .filter(|l| super::check_raw_access(l.meta()).is_ok())
         .map(|l| collection_json(l.as_ref(), &base))
         .collect();
     Ok(Json(json!({
@@ -146,6 +195,7 @@ pub(super) async fn collection(
 ) -> ApiResult<Json<J>> {
     check_format(&pairs)?;
     let layer = layer(&state, &name)?;
+    super::check_raw_access(layer.meta())?;
     Ok(Json(collection_json(
         layer.as_ref(),
         &state.base_url(&headers),
@@ -190,6 +240,7 @@ pub(super) async fn item(
 ) -> ApiResult<Response> {
     check_format(&pairs)?;
     let layer = layer(&state, &name)?;
+    super::check_raw_access(layer.meta())?;
     let not_found = || ApiError::NotFound(format!("feature {id:?} does not exist in {name:?}"));
     let numeric: u64 = id.parse().map_err(|_| not_found())?;
     let feature = layer.feature(numeric)?.ok_or_else(not_found)?;
@@ -223,6 +274,7 @@ pub(super) async fn items(
     Query(pairs): Pairs,
 ) -> ApiResult<Response> {
     let layer = layer(&state, &name)?;
+    super::check_raw_access(layer.meta())?;
     let params = ItemsParams::parse(&pairs, layer.schema())?;
     let query = FeatureQuery {
         bbox: params.bbox,

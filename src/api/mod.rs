@@ -3,8 +3,9 @@
 //! The router is declarative; handlers live in one file per resource family and
 //! never parse strings themselves beyond what the typed helpers in [`params`] do.
 //!
-//! May import: `model`, `store`, `index`, `tiles`.
+//! May import: `model`, `store`, `index`, `tiles`, `analytics`.
 
+pub mod analytics;
 pub mod error;
 mod features;
 mod openapi;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// Rendered tiles.
     pub tile_cache: tile_cache::TileCache,
+    /// Point columns and zone indexes of analytics queries.
+    pub analytics: analytics::AnalyticsCache,
 }
 
 impl AppState {
@@ -49,6 +52,7 @@ impl AppState {
             registry,
             public_url,
             tile_cache: tile_cache::TileCache::new(tile_cache::DEFAULT_CACHE_BYTES),
+            analytics: analytics::AnalyticsCache::default(),
         }
     }
 }
@@ -67,6 +71,21 @@ impl AppState {
             .unwrap_or("localhost");
         format!("http://{host}")
     }
+}
+
+/// Refuses raw features of a `personal` layer: only aggregates of it are served.
+///
+/// # Errors
+/// [`ApiError::Forbidden`] naming the layer and what to use instead.
+pub fn check_raw_access(meta: &crate::model::LayerMeta) -> ApiResult<()> {
+    if meta.sensitivity == crate::model::Sensitivity::Personal {
+        return Err(ApiError::Forbidden(format!(
+            "layer {} holds personal data: its features and tiles are never served; use \
+             /heatmap/{}/{{z}}/{{x}}/{{y}}.mvt, /heatmap/{}.geojson or /aggregate",
+            meta.name, meta.name, meta.name
+        )));
+    }
+    Ok(())
 }
 
 /// Accepts `host[:port]` made of URL-safe characters only, so that a forged `Host`
@@ -89,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(features::landing))
         .route("/api", get(openapi::openapi))
         .route("/conformance", get(features::conformance))
+        .route("/catalog", get(features::catalog))
         .route("/collections", get(features::collections))
         .route("/collections/{layer}", get(features::collection))
         .route("/collections/{layer}/items", get(features::items))
@@ -108,6 +128,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/styles", get(styles::list))
         .route("/styles/{file}", get(styles::style))
+        .route("/heatmap/{layer}/{z}/{x}/{y}", get(analytics::heatmap_tile))
+        .route("/heatmap/{file}", get(analytics::heatmap_geojson))
+        .route("/aggregate", get(analytics::aggregate))
         .route("/tiles/{layers}", get(tilejson::tilejson))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })

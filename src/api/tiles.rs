@@ -20,10 +20,12 @@ pub const TILE_CACHE_CONTROL: &str = "public, max-age=60";
 pub(super) fn resolve_layers(state: &AppState, list: &str) -> ApiResult<Vec<Arc<IndexedLayer>>> {
     list.split(',')
         .map(|name| {
-            state
+            let layer = state
                 .registry
                 .get(name)
-                .ok_or_else(|| ApiError::NotFound(format!("layer {name:?} does not exist")))
+                .ok_or_else(|| ApiError::NotFound(format!("layer {name:?} does not exist")))?;
+            super::check_raw_access(layer.meta())?;
+            Ok(layer)
         })
         .collect()
 }

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on an ephemeral port, real files, and
 //! independent decoders (mvt-reader for tiles, serde_json for GeoJSON).
 
+mod analytics;
 mod features;
 mod ingest;
 mod support;

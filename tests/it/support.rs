@@ -117,6 +117,22 @@ pub fn store_layer(dir: &DataDir, name: &str, layer: &SourceLayer) {
     .expect("write version");
 }
 
+/// Writes a personal layer (person field `id_field`, time field `time_field`).
+pub fn store_personal_layer(
+    dir: &DataDir,
+    name: &str,
+    layer: &SourceLayer,
+    id_field: &str,
+    time_field: &str,
+) {
+    let mut m = meta(name, layer);
+    m.sensitivity = Sensitivity::Personal;
+    m.id_field = Some(id_field.into());
+    m.time_field = Some(time_field.into());
+    dir.write_version(m, &layer.features, &QualityReport::default())
+        .expect("write version");
+}
+
 /// A running server and what it serves.
 pub struct TestServer {
     pub base: String,

@@ -1,0 +1,478 @@
+//! Privacy-protected analytics over HTTP: heatmap tiles (square grid), H3 heatmaps as
+//! GeoJSON, and points-in-zones aggregates as a choropleth-ready GeoJSON.
+//!
+//! Every statistic of a `personal` layer passes k-anonymity before it leaves the
+//! server: heatmap cells with fewer than k distinct persons are left out, and zones
+//! keep their geometry with null statistics. `k` may be raised per request, never
+//! lowered below the server's setting.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use geo_types::{Coord, Geometry, Rect};
+use serde_json::{Value as J, json};
+
+use super::{ApiError, ApiResult, AppState};
+use crate::analytics::aggregate::{Boundary, ZoneIndex, area_shares, points_in_zones};
+use crate::analytics::grid::{GridSpec, bin as grid_bin};
+use crate::analytics::hex;
+use crate::analytics::points::{PointColumns, PointFields, Selection};
+use crate::analytics::privacy::KAnonymity;
+use crate::analytics::time_filter::{HourSet, TimeFilter, WeekdaySet, parse_instant};
+use crate::analytics::{AnalyticsError, Stats, StatsSpec};
+use crate::index::IndexedLayer;
+use crate::model::meta::SourceInfo;
+use crate::model::tile::mercator_to_lonlat;
+use crate::model::{Bbox, Feature, Field, FieldType, LayerMeta, Schema, Sensitivity, Value};
+
+/// Default and largest heatmap grid per tile side.
+const DEFAULT_CELLS: u32 = 64;
+const MAX_CELLS: u32 = 512;
+/// Default k of k-anonymity for personal layers.
+pub const DEFAULT_K: u32 = 10;
+
+impl From<AnalyticsError> for ApiError {
+    fn from(e: AnalyticsError) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
+/// Point columns and zone indexes, built once per layer version and value field.
+#[derive(Clone)]
+pub struct AnalyticsCache {
+    points: moka::sync::Cache<String, Arc<PointColumns>>,
+    zones: moka::sync::Cache<String, Arc<ZoneIndex>>,
+}
+
+impl std::fmt::Debug for AnalyticsCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnalyticsCache").finish_non_exhaustive()
+    }
+}
+
+impl Default for AnalyticsCache {
+    fn default() -> Self {
+        Self {
+            points: moka::sync::Cache::new(16),
+            zones: moka::sync::Cache::new(16),
+        }
+    }
+}
+
+fn version_key(layer: &IndexedLayer) -> String {
+    format!("{}@{}", layer.meta().name, layer.meta().version)
+}
+
+impl AnalyticsCache {
+    fn points(
+        &self,
+        layer: &Arc<IndexedLayer>,
+        value: Option<&str>,
+    ) -> ApiResult<Arc<PointColumns>> {
+        let key = format!("{}#{}", version_key(layer), value.unwrap_or(""));
+        self.points
+            .try_get_with(key, || {
+                let meta = layer.meta();
+                let fields = PointFields {
+                    value,
+                    ..PointFields::from_meta(meta)
+                };
+                PointColumns::build(layer, &fields).map(Arc::new)
+            })
+            .map_err(|e| ApiError::BadRequest(e.to_string()))
+    }
+
+    fn zones(&self, layer: &Arc<IndexedLayer>) -> Arc<ZoneIndex> {
+        self.zones
+            .get_with(version_key(layer), || Arc::new(ZoneIndex::build(layer)))
+    }
+}
+
+/// The statistic asked for with `stat=`.
+#[derive(Debug, Clone, PartialEq)]
+enum Stat {
+    Count,
+    Distinct,
+    Sum(String),
+    Mean(String),
+}
+
+impl Stat {
+    fn parse(text: &str) -> ApiResult<Self> {
+        match text.split_once(':') {
+            None if text == "count" => Ok(Stat::Count),
+            None if text == "distinct" => Ok(Stat::Distinct),
+            Some(("distinct", _)) => Ok(Stat::Distinct),
+            Some(("sum", f)) => Ok(Stat::Sum(f.to_owned())),
+            Some(("mean", f)) => Ok(Stat::Mean(f.to_owned())),
+            _ => Err(ApiError::BadRequest(format!(
+                "stat {text:?} is not one of count, distinct, sum:FIELD, mean:FIELD"
+            ))),
+        }
+    }
+
+    fn value_field(&self) -> Option<&str> {
+        match self {
+            Stat::Sum(f) | Stat::Mean(f) => Some(f),
+            Stat::Count | Stat::Distinct => None,
+        }
+    }
+}
+
+/// Parsed analytics query parameters.
+struct AnalyticsParams {
+    filter: TimeFilter,
+    stat: Stat,
+    k: Option<u32>,
+    cells: u32,
+    h3_res: Option<u8>,
+    bbox: Option<Bbox>,
+}
+
+fn parse_params(pairs: &[(String, String)], allowed: &[&str]) -> ApiResult<AnalyticsParams> {
+    let mut p = AnalyticsParams {
+        filter: TimeFilter::default(),
+        stat: Stat::Count,
+        k: None,
+        cells: DEFAULT_CELLS,
+        h3_res: None,
+        bbox: None,
+    };
+    let (mut from, mut to) = (None, None);
+    let number = |name: &str, v: &str| {
+        v.parse::<u32>().map_err(|_| {
+            ApiError::BadRequest(format!("{name} must be a positive integer, got {v:?}"))
+        })
+    };
+    for (key, value) in pairs {
+        match key.as_str() {
+            "from" => from = Some(parse_instant(value)?),
+            "to" => to = Some(parse_instant(value)?),
+            "hours" => p.filter.hours = HourSet::parse(value)?,
+            "weekdays" => p.filter.weekdays = WeekdaySet::parse(value)?,
+            "stat" => p.stat = Stat::parse(value)?,
+            "k" => p.k = Some(number("k", value)?),
+            "cells" => {
+                p.cells = number("cells", value)?;
+                if !(1..=MAX_CELLS).contains(&p.cells) {
+                    return Err(ApiError::BadRequest(format!(
+                        "cells must be 1..={MAX_CELLS}"
+                    )));
+                }
+            }
+            "h3_res" => {
+                let r = number("h3_res", value)?;
+                p.h3_res = Some(u8::try_from(r).unwrap_or(u8::MAX));
+            }
+            "bbox" => {
+                p.bbox = Some(Bbox::parse(value).map_err(|e| ApiError::BadRequest(e.to_string()))?);
+            }
+            other if allowed.contains(&other) => {}
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown query parameter {other:?}"
+                )));
+            }
+        }
+    }
+    let hours = std::mem::take(&mut p.filter.hours);
+    let weekdays = std::mem::take(&mut p.filter.weekdays);
+    p.filter = TimeFilter {
+        hours,
+        weekdays,
+        ..TimeFilter::between(from, to)?
+    };
+    Ok(p)
+}
+
+/// The k to enforce on `layer`, or `None` for non-personal layers that ask for none.
+fn k_for(layer: &IndexedLayer, asked: Option<u32>) -> ApiResult<Option<KAnonymity>> {
+    let personal = layer.meta().sensitivity == Sensitivity::Personal;
+    let k = match (personal, asked) {
+        (true, Some(k)) => Some(k.max(DEFAULT_K)),
+        (true, None) => Some(DEFAULT_K),
+        (false, k) => k,
+    };
+    k.map(|k| KAnonymity::new(k).map_err(ApiError::from))
+        .transpose()
+}
+
+fn stats_spec(stat: &Stat, k: Option<&KAnonymity>) -> StatsSpec {
+    StatsSpec {
+        distinct: k.is_some() || *stat == Stat::Distinct,
+        value: stat.value_field().is_some(),
+    }
+}
+
+/// Statistic properties of one released group.
+fn stat_values(stats: Option<&Stats>) -> [Value; 4] {
+    let int = |v: Option<u64>| {
+        v.and_then(|n| i64::try_from(n).ok())
+            .map_or(Value::Null, Value::Int)
+    };
+    let float = |v: Option<f64>| {
+        v.filter(|f| f.is_finite())
+            .map_or(Value::Null, Value::Float)
+    };
+    match stats {
+        None => [Value::Null, Value::Null, Value::Null, Value::Null],
+        Some(s) => [
+            int(Some(s.count)),
+            int(s.distinct),
+            float(s.sum),
+            float(s.mean()),
+        ],
+    }
+}
+
+fn stat_fields() -> Vec<Field> {
+    let f = |name: &str, field_type| Field {
+        name: name.into(),
+        field_type,
+    };
+    vec![
+        f("count", FieldType::Integer),
+        f("distinct", FieldType::Integer),
+        f("sum", FieldType::Number),
+        f("mean", FieldType::Number),
+    ]
+}
+
+fn analytic_layer(name: &str, fields: Vec<Field>, features: Vec<Feature>) -> IndexedLayer {
+    let meta = LayerMeta {
+        name: crate::model::LayerName::new(name).unwrap_or_else(|_| {
+            crate::model::LayerName::new("heatmap").unwrap_or_else(|e| unreachable!("{e}"))
+        }),
+        version: 0,
+        title: name.to_owned(),
+        description: None,
+        license: None,
+        steward: None,
+        update_frequency: None,
+        sensitivity: Sensitivity::Public,
+        id_field: None,
+        time_field: None,
+        geometry_type: "Polygon".into(),
+        feature_count: features.len() as u64,
+        bbox: None,
+        schema: Schema { fields },
+        source: SourceInfo {
+            path: String::new(),
+            format: "analytics".into(),
+            sha256: String::new(),
+            crs: "EPSG:4326".into(),
+        },
+        created_at: String::new(),
+    };
+    IndexedLayer::new(meta, features)
+}
+
+fn point_layer(state: &AppState, name: &str) -> ApiResult<Arc<IndexedLayer>> {
+    state
+        .registry
+        .get(name)
+        .ok_or_else(|| ApiError::NotFound(format!("layer {name:?} does not exist")))
+}
+
+fn lonlat_rect(r: &crate::model::tile::MercatorRect) -> Geometry<f64> {
+    let (x0, y0) = mercator_to_lonlat(r.min_x, r.min_y);
+    let (x1, y1) = mercator_to_lonlat(r.max_x, r.max_y);
+    Geometry::Polygon(Rect::new(Coord { x: x0, y: y0 }, Coord { x: x1, y: y1 }).to_polygon())
+}
+
+/// `GET /heatmap/{layer}/{z}/{x}/{y}.mvt`: grid cells of the tile with their statistics.
+pub(super) async fn heatmap_tile(
+    State(state): State<AppState>,
+    Path((name, z, x, y)): Path<(String, String, String, String)>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let tile = super::params::tile_id(&z, &x, &y)?;
+    let params = parse_params(&pairs, &[])?;
+    let layer = point_layer(&state, &name)?;
+    let cache = state.analytics.clone();
+    let rendered = tokio::task::spawn_blocking(move || -> ApiResult<Option<Vec<u8>>> {
+        let k = k_for(&layer, params.k)?;
+        let spec = stats_spec(&params.stat, k.as_ref());
+        let points = cache.points(&layer, params.stat.value_field())?;
+        let rows: Selection = points.select(&params.filter, None);
+        let grid = GridSpec::for_tile(tile, params.cells)?;
+        let bins = grid_bin(&points, &rows, &grid, spec)?;
+        let features: Vec<Feature> = bins
+            .cells()
+            .filter(|c| k.as_ref().is_none_or(|k| k.allows(&c.stats)))
+            .map(|c| Feature {
+                id: u64::from(c.row) * u64::from(params.cells) + u64::from(c.col) + 1,
+                geometry: lonlat_rect(&grid.cell_rect(c.col, c.row)),
+                properties: stat_values(Some(&c.stats)).to_vec(),
+            })
+            .collect();
+        let cells = analytic_layer(layer.meta().name.as_str(), stat_fields(), features);
+        Ok(crate::tiles::render_tile(&[&cells], tile))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(match rendered {
+        None => StatusCode::NO_CONTENT.into_response(),
+        Some(bytes) => (
+            [(header::CONTENT_TYPE, super::tiles::MVT_CONTENT_TYPE)],
+            bytes,
+        )
+            .into_response(),
+    })
+}
+
+/// `GET /heatmap/{layer}.geojson?bbox=…&h3_res=…`: H3 cells with their statistics.
+pub(super) async fn heatmap_geojson(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let name = file
+        .strip_suffix(".geojson")
+        .ok_or_else(|| ApiError::NotFound(format!("{file:?}: use /heatmap/LAYER.geojson")))?;
+    let params = parse_params(&pairs, &[])?;
+    let layer = point_layer(&state, name)?;
+    let cache = state.analytics.clone();
+    let body = tokio::task::spawn_blocking(move || -> ApiResult<J> {
+        let k = k_for(&layer, params.k)?;
+        let spec = stats_spec(&params.stat, k.as_ref());
+        let points = cache.points(&layer, params.stat.value_field())?;
+        let rows = points.select(&params.filter, None);
+        let res = hex::resolution(params.h3_res.unwrap_or(9))?;
+        let area = params.bbox.as_ref().map(crate::index::mercator_rect_of);
+        let bins = hex::bin(&points, &rows, area.as_ref(), res, spec)?;
+        let features: Vec<J> = bins
+            .cells
+            .iter()
+            .filter(|c| k.as_ref().is_none_or(|k| k.allows(&c.stats)))
+            .map(|c| {
+                let polygon = Geometry::Polygon(hex::cell_polygon(c.cell));
+                let [count, distinct, sum, mean] = stat_values(Some(&c.stats));
+                json!({
+                    "type": "Feature",
+                    "id": c.cell.to_string(),
+                    "geometry": geojson::Geometry::from(&polygon),
+                    "properties": { "h3": c.cell.to_string(), "count": count, "distinct": distinct, "sum": sum, "mean": mean },
+                })
+            })
+            .collect();
+        Ok(json!({
+            "type": "FeatureCollection",
+            "h3_resolution": u8::from(res),
+            "k": k.map(|k| k.k()),
+            "features": features,
+        }))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(([(header::CONTENT_TYPE, "application/geo+json")], Json(body)).into_response())
+}
+
+/// `GET /aggregate?points=L&zones=Z&stat=…` or `?cover=L&zones=Z&measure=area_share:FIELD`.
+pub(super) async fn aggregate(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let zones_name =
+        get("zones").ok_or_else(|| ApiError::BadRequest("zones=LAYER is required".into()))?;
+    let zones = point_layer(&state, &zones_name)?;
+    let params = parse_params(&pairs, &["points", "zones", "cover", "measure"])?;
+    let cache = state.analytics.clone();
+    let body = if let Some(measure) = get("measure") {
+        let field = measure
+            .strip_prefix("area_share:")
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("measure {measure:?} is not area_share:FIELD"))
+            })?
+            .to_owned();
+        let cover_name = get("cover")
+            .or_else(|| get("points"))
+            .ok_or_else(|| ApiError::BadRequest("cover=LAYER is required with measure".into()))?;
+        let cover = point_layer(&state, &cover_name)?;
+        tokio::task::spawn_blocking(move || area_share_collection(&zones, &cover, &field))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??
+    } else {
+        let points_name =
+            get("points").ok_or_else(|| ApiError::BadRequest("points=LAYER is required".into()))?;
+        let points_layer = point_layer(&state, &points_name)?;
+        tokio::task::spawn_blocking(move || -> ApiResult<J> {
+            let k = k_for(&points_layer, params.k)?;
+            let spec = stats_spec(&params.stat, k.as_ref());
+            let points = cache.points(&points_layer, params.stat.value_field())?;
+            let rows = points.select(&params.filter, None);
+            let index = cache.zones(&zones);
+            let stats = points_in_zones(&points, &rows, &index, Boundary::Exclude, spec)?;
+            let released = stats.zones.iter().map(|s| match &k {
+                Some(k) => k.apply(*s),
+                None => Some(*s),
+            });
+            let features: Vec<J> = (0..zones.len())
+                .zip(released)
+                .map(|(i, s)| zone_feature(&zones, i, stat_json(s.as_ref())))
+                .collect();
+            Ok(json!({
+                "type": "FeatureCollection",
+                "k": k.map(|k| k.k()),
+                "unassigned": stat_json(match &k { Some(k) => k.apply(stats.unassigned), None => Some(stats.unassigned) }.as_ref()),
+                "features": features,
+            }))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??
+    };
+    Ok(([(header::CONTENT_TYPE, "application/geo+json")], Json(body)).into_response())
+}
+
+fn stat_json(stats: Option<&Stats>) -> J {
+    let [count, distinct, sum, mean] = stat_values(stats);
+    json!({ "count": count, "distinct": distinct, "sum": sum, "mean": mean })
+}
+
+/// A zone as a GeoJSON feature: its own properties plus `extra`.
+fn zone_feature(zones: &IndexedLayer, i: usize, extra: J) -> J {
+    let feature = zones.feature_at(i);
+    let mut props = serde_json::Map::new();
+    for (field, value) in zones.meta().schema.fields.iter().zip(&feature.properties) {
+        props.insert(
+            field.name.clone(),
+            serde_json::to_value(value).unwrap_or(J::Null),
+        );
+    }
+    if let J::Object(extra) = extra {
+        props.extend(extra);
+    }
+    json!({
+        "type": "Feature",
+        "id": feature.id,
+        "geometry": geojson::Geometry::from(&feature.geometry),
+        "properties": props,
+    })
+}
+
+fn area_share_collection(zones: &IndexedLayer, cover: &IndexedLayer, field: &str) -> ApiResult<J> {
+    let shares = area_shares(zones, cover, field)?;
+    let features: Vec<J> = shares
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let classes: serde_json::Map<String, J> = s
+                .classes
+                .iter()
+                .map(|c| (c.class.to_string(), json!(c.share)))
+                .collect();
+            zone_feature(
+                zones,
+                i,
+                json!({ "area_m2": s.area_m2, "shares": classes, "uncovered": s.uncovered }),
+            )
+        })
+        .collect();
+    Ok(
+        json!({ "type": "FeatureCollection", "measure": format!("area_share:{field}"), "features": features }),
+    )
+}

@@ -1,0 +1,235 @@
+//! Analytics endpoints on hand-made data with exact expected values, and the privacy
+//! rules for personal layers.
+
+use geo_types::{Geometry, Point, polygon};
+use tessera::model::{Feature, Field, FieldType, Schema, Value};
+use tessera::store::DataDir;
+
+use crate::support::{SourceLayer, TestServer, store_layer, store_personal_layer};
+
+/// Two square zones side by side (0..1 and 1..2 degrees east), 0..1 north.
+fn zones() -> SourceLayer {
+    let square = |x0: f64| {
+        Geometry::Polygon(polygon![
+            (x: x0, y: 0.0), (x: x0 + 1.0, y: 0.0), (x: x0 + 1.0, y: 1.0), (x: x0, y: 1.0), (x: x0, y: 0.0)
+        ])
+    };
+    SourceLayer {
+        schema: Schema {
+            fields: vec![Field {
+                name: "name".into(),
+                field_type: FieldType::String,
+            }],
+        },
+        features: vec![
+            Feature {
+                id: 1,
+                geometry: square(0.0),
+                properties: vec![Value::String("west".into())],
+            },
+            Feature {
+                id: 2,
+                geometry: square(1.0),
+                properties: vec![Value::String("east".into())],
+            },
+        ],
+    }
+}
+
+/// Points: `n_west` in the west zone from `persons_west` persons, 3 in the east zone
+/// from 3 persons, 1 outside both. Values 1, 2, 3, … in order.
+fn points(n_west: usize, persons_west: usize) -> SourceLayer {
+    let mut features = Vec::new();
+    let mut push = |x: f64, y: f64, person: String| {
+        let id = features.len() as u64 + 1;
+        features.push(Feature {
+            id,
+            geometry: Geometry::Point(Point::new(x, y)),
+            properties: vec![
+                Value::String(person),
+                Value::String(format!("2025-03-03T{:02}:00:00Z", 8 + id % 10)),
+                Value::Float(id as f64),
+            ],
+        });
+    };
+    for i in 0..n_west {
+        push(
+            0.2 + 0.001 * i as f64,
+            0.5,
+            format!("w{}", i % persons_west),
+        );
+    }
+    for i in 0..3 {
+        push(1.5, 0.2 + 0.1 * f64::from(i), format!("e{i}"));
+    }
+    push(5.0, 5.0, "x".into());
+    SourceLayer {
+        schema: Schema {
+            fields: vec![
+                Field {
+                    name: "person".into(),
+                    field_type: FieldType::String,
+                },
+                Field {
+                    name: "ts".into(),
+                    field_type: FieldType::String,
+                },
+                Field {
+                    name: "v".into(),
+                    field_type: FieldType::Number,
+                },
+            ],
+        },
+        features,
+    }
+}
+
+async fn server(personal: bool, n_west: usize, persons_west: usize) -> TestServer {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::open(tmp.path()).expect("open");
+    store_layer(&dir, "zones", &zones());
+    let pts = points(n_west, persons_west);
+    if personal {
+        store_personal_layer(&dir, "pings", &pts, "person", "ts");
+    } else {
+        store_layer(&dir, "pings", &pts);
+    }
+    TestServer::start(tmp).await
+}
+
+fn zone_props(body: &serde_json::Value, name: &str) -> serde_json::Value {
+    body["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .find(|f| f["properties"]["name"] == name)
+        .expect("zone")["properties"]
+        .clone()
+}
+
+#[tokio::test]
+async fn aggregate_counts_sums_and_means_per_zone() {
+    let server = server(false, 4, 4).await;
+    let (status, body) = server
+        .get_json("/aggregate?points=pings&zones=zones&stat=mean:v")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let west = zone_props(&body, "west");
+    let east = zone_props(&body, "east");
+    assert_eq!(
+        (west["count"].as_u64(), east["count"].as_u64()),
+        (Some(4), Some(3))
+    );
+    // West holds values 1..=4, east 5..=7.
+    assert_eq!(west["sum"].as_f64(), Some(10.0));
+    assert_eq!(west["mean"].as_f64(), Some(2.5));
+    assert_eq!(east["mean"].as_f64(), Some(6.0));
+    assert_eq!(body["unassigned"]["count"].as_u64(), Some(1));
+}
+
+#[tokio::test]
+async fn personal_layers_suppress_zones_under_k_and_refuse_raw_access() {
+    // West: 30 pings from 12 persons (kept at k=10); east: 3 persons (suppressed).
+    let server = server(true, 30, 12).await;
+    let (status, body) = server
+        .get_json("/aggregate?points=pings&zones=zones&stat=distinct")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["k"], 10);
+    let west = zone_props(&body, "west");
+    assert_eq!(
+        (west["count"].as_u64(), west["distinct"].as_u64()),
+        (Some(30), Some(12))
+    );
+    let east = zone_props(&body, "east");
+    assert!(
+        east["count"].is_null() && east["distinct"].is_null(),
+        "{east}"
+    );
+    assert_eq!(
+        body["features"].as_array().map(Vec::len),
+        Some(2),
+        "zones stay"
+    );
+    // k may be raised, never lowered.
+    let (_, raised) = server
+        .get_json("/aggregate?points=pings&zones=zones&k=13")
+        .await;
+    assert!(zone_props(&raised, "west")["count"].is_null());
+    let (_, lowered) = server
+        .get_json("/aggregate?points=pings&zones=zones&k=2")
+        .await;
+    assert!(zone_props(&lowered, "east")["count"].is_null());
+
+    for path in [
+        "/collections/pings/items",
+        "/collections/pings/items/1",
+        "/tiles/pings/0/0/0.mvt",
+        "/tiles/pings",
+        "/tiles/zones,pings/0/0/0.mvt",
+    ] {
+        let (status, body) = server.get_json(path).await;
+        assert_eq!(status, 403, "{path}");
+        assert!(
+            body["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("personal"))
+        );
+    }
+    let (status, _) = server.get_json("/collections/pings").await;
+    assert_eq!(status, 403, "not a feature collection");
+    let (_, collections) = server.get_json("/collections").await;
+    let ids: Vec<&str> = collections["collections"]
+        .as_array()
+        .expect("collections")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["zones"]);
+    let (status, catalog) = server.get_json("/catalog").await;
+    assert_eq!(status, 200);
+    let pings = catalog["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .find(|l| l["id"] == "pings")
+        .expect("the catalog entry stays visible");
+    assert_eq!(pings["sensitivity"], "personal");
+    assert_eq!(pings["idField"], "person");
+}
+
+#[tokio::test]
+async fn heatmap_tile_cells_hold_exact_counts_and_respect_k() {
+    let server = server(true, 30, 12).await;
+    // z7 tile 64/63 covers lon 0..2.8125, lat 0..2.81; with 2x2 cells the 30 west
+    // points (lon 0.2..0.23, 12 persons) fall in the south-west cell and the 3 east
+    // ones (lon 1.5, 3 persons) in the south-east cell, which k = 10 suppresses.
+    let resp = server
+        .get("/heatmap/pings/7/64/63.mvt?cells=2&stat=distinct")
+        .await;
+    assert_eq!(resp.status(), 200);
+    let bytes = resp.bytes().await.expect("body").to_vec();
+    let reader = mvt_reader::Reader::new(bytes).expect("mvt");
+    let features = reader.get_features(0).expect("features");
+    assert_eq!(features.len(), 1, "only the k-anonymous cell is released");
+    let props = features[0].properties.as_ref().expect("props");
+    assert_eq!(props["count"], mvt_reader::feature::Value::Int(30));
+    assert_eq!(props["distinct"], mvt_reader::feature::Value::Int(12));
+    // Hours filter: ids 1..=33 have hour 8 + id % 10; hours 8-9 keeps ids ending in 0.
+    let (status, body) = server
+        .get_json("/heatmap/pings.geojson?h3_res=4&hours=8-9&k=1")
+        .await;
+    assert_eq!(status, 200);
+    let total: u64 = body["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .filter_map(|f| f["properties"]["count"].as_u64())
+        .sum();
+    assert_eq!(
+        total, 0,
+        "k is at least 10 on a personal layer, so every small cell is dropped"
+    );
+    let (status, body) = server.get_json("/heatmap/pings.geojson?stat=bogus").await;
+    assert_eq!(status, 400, "{body}");
+}
