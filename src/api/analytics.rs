@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use geo_types::{Coord, Geometry, Rect};
 use serde_json::{Value as J, json};
@@ -20,7 +20,9 @@ use crate::analytics::aggregate::{Boundary, ZoneIndex, area_shares, points_in_zo
 use crate::analytics::grid::{GridSpec, bin as grid_bin};
 use crate::analytics::hex;
 use crate::analytics::points::{PointColumns, PointFields, Selection};
-use crate::analytics::privacy::KAnonymity;
+use crate::analytics::privacy::{
+    Epsilon, EpsilonBudget, KAnonymity, PrivacyPolicy, Released, Remaining, release,
+};
 use crate::analytics::time_filter::{HourSet, TimeFilter, WeekdaySet, parse_instant};
 use crate::analytics::{AnalyticsError, Stats, StatsSpec};
 use crate::index::IndexedLayer;
@@ -33,6 +35,10 @@ const DEFAULT_CELLS: u32 = 64;
 const MAX_CELLS: u32 = 512;
 /// Default k of k-anonymity for personal layers.
 pub const DEFAULT_K: u32 = 10;
+/// Default daily ε budget per API key.
+pub const DEFAULT_DAILY_EPSILON: f64 = 5.0;
+/// The header naming the caller's key for the privacy budget.
+pub const API_KEY_HEADER: &str = "x-api-key";
 
 impl From<AnalyticsError> for ApiError {
     fn from(e: AnalyticsError) -> Self {
@@ -40,11 +46,13 @@ impl From<AnalyticsError> for ApiError {
     }
 }
 
-/// Point columns and zone indexes, built once per layer version and value field.
+/// Point columns and zone indexes, built once per layer version and value field, and
+/// the daily ε budgets of the callers.
 #[derive(Clone)]
 pub struct AnalyticsCache {
     points: moka::sync::Cache<String, Arc<PointColumns>>,
     zones: moka::sync::Cache<String, Arc<ZoneIndex>>,
+    budget: Arc<EpsilonBudget>,
 }
 
 impl std::fmt::Debug for AnalyticsCache {
@@ -55,9 +63,12 @@ impl std::fmt::Debug for AnalyticsCache {
 
 impl Default for AnalyticsCache {
     fn default() -> Self {
+        let daily = Epsilon::new(DEFAULT_DAILY_EPSILON)
+            .unwrap_or_else(|e| unreachable!("the default budget is valid: {e}"));
         Self {
             points: moka::sync::Cache::new(16),
             zones: moka::sync::Cache::new(16),
+            budget: Arc::new(EpsilonBudget::new(daily)),
         }
     }
 }
@@ -130,6 +141,7 @@ struct AnalyticsParams {
     cells: u32,
     h3_res: Option<u8>,
     bbox: Option<Bbox>,
+    epsilon: Option<Epsilon>,
 }
 
 fn parse_params(pairs: &[(String, String)], allowed: &[&str]) -> ApiResult<AnalyticsParams> {
@@ -140,6 +152,7 @@ fn parse_params(pairs: &[(String, String)], allowed: &[&str]) -> ApiResult<Analy
         cells: DEFAULT_CELLS,
         h3_res: None,
         bbox: None,
+        epsilon: None,
     };
     let (mut from, mut to) = (None, None);
     let number = |name: &str, v: &str| {
@@ -166,6 +179,14 @@ fn parse_params(pairs: &[(String, String)], allowed: &[&str]) -> ApiResult<Analy
             "h3_res" => {
                 let r = number("h3_res", value)?;
                 p.h3_res = Some(u8::try_from(r).unwrap_or(u8::MAX));
+            }
+            "epsilon" => {
+                let eps: f64 = value.parse().map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "epsilon must be a positive number, got {value:?}"
+                    ))
+                })?;
+                p.epsilon = Some(Epsilon::new(eps)?);
             }
             "bbox" => {
                 p.bbox = Some(Bbox::parse(value).map_err(|e| ApiError::BadRequest(e.to_string()))?);
@@ -200,6 +221,86 @@ fn k_for(layer: &IndexedLayer, asked: Option<u32>) -> ApiResult<Option<KAnonymit
         .transpose()
 }
 
+/// Charges a noisy query's ε to the caller's daily budget (before any work is done).
+fn charge(
+    cache: &AnalyticsCache,
+    headers: &HeaderMap,
+    epsilon: Option<Epsilon>,
+) -> ApiResult<Option<Remaining>> {
+    let Some(eps) = epsilon else {
+        return Ok(None);
+    };
+    let key = headers
+        .get(API_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("anonymous");
+    cache
+        .budget
+        .spend(key, eps, time::OffsetDateTime::now_utc())
+        .map(Some)
+        .map_err(|e| ApiError::TooManyRequests(e.to_string()))
+}
+
+/// A noise generator seeded from the operating system, so the noise is unpredictable.
+fn noise_rng() -> rand_pcg::Pcg64 {
+    let mut seed = [0u8; 32];
+    if getrandom::fill(&mut seed).is_err() {
+        // No OS randomness: fall back to the clock, and say so.
+        tracing::warn!("no OS randomness for privacy noise; seeding from the clock");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        seed[..16].copy_from_slice(&nanos.to_le_bytes());
+    }
+    let (a, b) = seed.split_at(16);
+    let word = |bytes: &[u8]| u128::from_le_bytes(bytes.try_into().unwrap_or([0; 16]));
+    rand_pcg::Pcg64::new(word(a), word(b))
+}
+
+/// Releases groups under k-anonymity and, when asked, Laplace noise.
+struct Releaser {
+    policy: Option<PrivacyPolicy>,
+    rng: rand_pcg::Pcg64,
+}
+
+impl Releaser {
+    fn new(k: Option<KAnonymity>, epsilon: Option<Epsilon>) -> Self {
+        let policy = match (k, epsilon) {
+            (None, None) => None,
+            (k, epsilon) => Some(PrivacyPolicy {
+                k: k.unwrap_or_else(|| KAnonymity::new(1).unwrap_or_default()),
+                epsilon,
+            }),
+        };
+        Self {
+            policy,
+            rng: noise_rng(),
+        }
+    }
+
+    fn release(&mut self, stats: &Stats) -> Option<Released> {
+        match &self.policy {
+            None => Some(Released {
+                count: stats.count,
+                distinct: stats.distinct,
+                sum: stats.sum,
+                mean: stats.mean(),
+            }),
+            Some(policy) => release(stats, policy, &mut self.rng),
+        }
+    }
+}
+
+fn budget_json(spent: Option<&Remaining>, epsilon: Option<Epsilon>) -> J {
+    spent.map_or(J::Null, |r| {
+        json!({
+            "epsilon": epsilon.map(Epsilon::get),
+            "spent_today": r.spent,
+            "remaining_today": r.remaining,
+        })
+    })
+}
+
 fn stats_spec(stat: &Stat, k: Option<&KAnonymity>) -> StatsSpec {
     StatsSpec {
         distinct: k.is_some() || *stat == Stat::Distinct,
@@ -208,7 +309,7 @@ fn stats_spec(stat: &Stat, k: Option<&KAnonymity>) -> StatsSpec {
 }
 
 /// Statistic properties of one released group.
-fn stat_values(stats: Option<&Stats>) -> [Value; 4] {
+fn stat_values(stats: Option<&Released>) -> [Value; 4] {
     let int = |v: Option<u64>| {
         v.and_then(|n| i64::try_from(n).ok())
             .map_or(Value::Null, Value::Int)
@@ -223,7 +324,7 @@ fn stat_values(stats: Option<&Stats>) -> [Value; 4] {
             int(Some(s.count)),
             int(s.distinct),
             float(s.sum),
-            float(s.mean()),
+            float(s.mean),
         ],
     }
 }
@@ -286,6 +387,7 @@ fn lonlat_rect(r: &crate::model::tile::MercatorRect) -> Geometry<f64> {
 /// `GET /heatmap/{layer}/{z}/{x}/{y}.mvt`: grid cells of the tile with their statistics.
 pub(super) async fn heatmap_tile(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path((name, z, x, y)): Path<(String, String, String, String)>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
@@ -293,6 +395,7 @@ pub(super) async fn heatmap_tile(
     let params = parse_params(&pairs, &[])?;
     let layer = point_layer(&state, &name)?;
     let cache = state.analytics.clone();
+    let spent = charge(&cache, &headers, params.epsilon)?;
     let rendered = tokio::task::spawn_blocking(move || -> ApiResult<Option<Vec<u8>>> {
         let k = k_for(&layer, params.k)?;
         let spec = stats_spec(&params.stat, k.as_ref());
@@ -300,13 +403,16 @@ pub(super) async fn heatmap_tile(
         let rows: Selection = points.select(&params.filter, None);
         let grid = GridSpec::for_tile(tile, params.cells)?;
         let bins = grid_bin(&points, &rows, &grid, spec)?;
+        let mut releaser = Releaser::new(k, params.epsilon);
         let features: Vec<Feature> = bins
             .cells()
-            .filter(|c| k.as_ref().is_none_or(|k| k.allows(&c.stats)))
-            .map(|c| Feature {
-                id: u64::from(c.row) * u64::from(params.cells) + u64::from(c.col) + 1,
-                geometry: lonlat_rect(&grid.cell_rect(c.col, c.row)),
-                properties: stat_values(Some(&c.stats)).to_vec(),
+            .filter_map(|c| {
+                let released = releaser.release(&c.stats)?;
+                Some(Feature {
+                    id: u64::from(c.row) * u64::from(params.cells) + u64::from(c.col) + 1,
+                    geometry: lonlat_rect(&grid.cell_rect(c.col, c.row)),
+                    properties: stat_values(Some(&released)).to_vec(),
+                })
             })
             .collect();
         let cells = analytic_layer(layer.meta().name.as_str(), stat_fields(), features);
@@ -314,19 +420,31 @@ pub(super) async fn heatmap_tile(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
-    Ok(match rendered {
+    let mut response = match rendered {
         None => StatusCode::NO_CONTENT.into_response(),
         Some(bytes) => (
             [(header::CONTENT_TYPE, super::tiles::MVT_CONTENT_TYPE)],
             bytes,
         )
             .into_response(),
-    })
+    };
+    if let Some(r) = spent {
+        for (name, value) in [
+            ("x-privacy-epsilon-spent-today", r.spent),
+            ("x-privacy-epsilon-remaining-today", r.remaining),
+        ] {
+            if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
+                response.headers_mut().insert(name, v);
+            }
+        }
+    }
+    Ok(response)
 }
 
 /// `GET /heatmap/{layer}.geojson?bbox=…&h3_res=…`: H3 cells with their statistics.
 pub(super) async fn heatmap_geojson(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(file): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
@@ -336,6 +454,7 @@ pub(super) async fn heatmap_geojson(
     let params = parse_params(&pairs, &[])?;
     let layer = point_layer(&state, name)?;
     let cache = state.analytics.clone();
+    let spent = charge(&cache, &headers, params.epsilon)?;
     let body = tokio::task::spawn_blocking(move || -> ApiResult<J> {
         let k = k_for(&layer, params.k)?;
         let spec = stats_spec(&params.stat, k.as_ref());
@@ -344,13 +463,14 @@ pub(super) async fn heatmap_geojson(
         let res = hex::resolution(params.h3_res.unwrap_or(9))?;
         let area = params.bbox.as_ref().map(crate::index::mercator_rect_of);
         let bins = hex::bin(&points, &rows, area.as_ref(), res, spec)?;
+        let mut releaser = Releaser::new(k, params.epsilon);
         let features: Vec<J> = bins
             .cells
             .iter()
-            .filter(|c| k.as_ref().is_none_or(|k| k.allows(&c.stats)))
-            .map(|c| {
+            .filter_map(|c| Some((c, releaser.release(&c.stats)?)))
+            .map(|(c, released)| {
                 let polygon = Geometry::Polygon(hex::cell_polygon(c.cell));
-                let [count, distinct, sum, mean] = stat_values(Some(&c.stats));
+                let [count, distinct, sum, mean] = stat_values(Some(&released));
                 json!({
                     "type": "Feature",
                     "id": c.cell.to_string(),
@@ -363,6 +483,7 @@ pub(super) async fn heatmap_geojson(
             "type": "FeatureCollection",
             "h3_resolution": u8::from(res),
             "k": k.map(|k| k.k()),
+            "privacy_budget": budget_json(spent.as_ref(), params.epsilon),
             "features": features,
         }))
     })
@@ -374,6 +495,7 @@ pub(super) async fn heatmap_geojson(
 /// `GET /aggregate?points=L&zones=Z&stat=…` or `?cover=L&zones=Z&measure=area_share:FIELD`.
 pub(super) async fn aggregate(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
     let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
@@ -400,6 +522,7 @@ pub(super) async fn aggregate(
         let points_name =
             get("points").ok_or_else(|| ApiError::BadRequest("points=LAYER is required".into()))?;
         let points_layer = point_layer(&state, &points_name)?;
+        let spent = charge(&cache, &headers, params.epsilon)?;
         tokio::task::spawn_blocking(move || -> ApiResult<J> {
             let k = k_for(&points_layer, params.k)?;
             let spec = stats_spec(&params.stat, k.as_ref());
@@ -407,18 +530,19 @@ pub(super) async fn aggregate(
             let rows = points.select(&params.filter, None);
             let index = cache.zones(&zones);
             let stats = points_in_zones(&points, &rows, &index, Boundary::Exclude, spec)?;
-            let released = stats.zones.iter().map(|s| match &k {
-                Some(k) => k.apply(*s),
-                None => Some(*s),
-            });
-            let features: Vec<J> = (0..zones.len())
-                .zip(released)
-                .map(|(i, s)| zone_feature(&zones, i, stat_json(s.as_ref())))
+            let k_value = k.map(|k| k.k());
+            let mut releaser = Releaser::new(k, params.epsilon);
+            let features: Vec<J> = stats
+                .zones
+                .iter()
+                .enumerate()
+                .map(|(i, s)| zone_feature(&zones, i, stat_json(releaser.release(s).as_ref())))
                 .collect();
             Ok(json!({
                 "type": "FeatureCollection",
-                "k": k.map(|k| k.k()),
-                "unassigned": stat_json(match &k { Some(k) => k.apply(stats.unassigned), None => Some(stats.unassigned) }.as_ref()),
+                "k": k_value,
+                "privacy_budget": budget_json(spent.as_ref(), params.epsilon),
+                "unassigned": stat_json(releaser.release(&stats.unassigned).as_ref()),
                 "features": features,
             }))
         })
@@ -428,7 +552,7 @@ pub(super) async fn aggregate(
     Ok(([(header::CONTENT_TYPE, "application/geo+json")], Json(body)).into_response())
 }
 
-fn stat_json(stats: Option<&Stats>) -> J {
+fn stat_json(stats: Option<&Released>) -> J {
     let [count, distinct, sum, mean] = stat_values(stats);
     json!({ "count": count, "distinct": distinct, "sum": sum, "mean": mean })
 }

@@ -19,6 +19,9 @@ pub enum ApiError {
     /// The layer may not be served in this form.
     #[error("{0}")]
     Forbidden(String),
+    /// A quota (e.g. the daily privacy budget) is used up.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// Something failed inside the server.
     #[error("internal error: {0}")]
     Internal(String),
@@ -30,6 +33,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "InvalidParameterValue"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "BudgetExhausted"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "ServerError"),
         }
     }

@@ -233,3 +233,45 @@ async fn heatmap_tile_cells_hold_exact_counts_and_respect_k() {
     let (status, body) = server.get_json("/heatmap/pings.geojson?stat=bogus").await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test]
+async fn noisy_answers_spend_the_daily_budget_until_429() {
+    let server = server(true, 30, 12).await;
+    let url = format!(
+        "{}/aggregate?points=pings&zones=zones&stat=distinct&epsilon=2",
+        server.base
+    );
+    let ask = |key: &'static str| server.client.get(&url).header("x-api-key", key).send();
+    let first: serde_json::Value = ask("analyst")
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(first["privacy_budget"]["spent_today"], 2.0);
+    assert_eq!(first["privacy_budget"]["remaining_today"], 3.0);
+    let west = zone_props(&first, "west");
+    // Noisy counts are non-negative integers; sums and means are withheld.
+    assert!(
+        west["count"].as_u64().is_some() && west["distinct"].as_u64().is_some(),
+        "{west}"
+    );
+    assert!(west["sum"].is_null());
+    let second = ask("analyst").await.expect("get");
+    assert_eq!(second.status(), 200);
+    let third = ask("analyst").await.expect("get");
+    assert_eq!(third.status(), 429);
+    let body: serde_json::Value = third.json().await.expect("json");
+    assert_eq!(body["code"], "BudgetExhausted");
+    let description = body["description"].as_str().expect("description");
+    assert!(
+        description.contains("analyst") && description.contains("resets"),
+        "{description}"
+    );
+    // Another key has its own budget.
+    assert_eq!(ask("planner").await.expect("get").status(), 200);
+    let (status, _) = server
+        .get_json("/aggregate?points=pings&zones=zones&epsilon=-1")
+        .await;
+    assert_eq!(status, 400);
+}
