@@ -600,3 +600,93 @@ fn area_share_collection(zones: &IndexedLayer, cover: &IndexedLayer, field: &str
         json!({ "type": "FeatureCollection", "measure": format!("area_share:{field}"), "features": features }),
     )
 }
+
+/// `GET /flows?trips=T&zones=Z&slot=hour|weekday-hour`: origin–destination flows
+/// between zones per time slot, as GeoJSON lines between zone centroids.
+pub(super) async fn flows(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    use crate::analytics::flows::{Slot, Trips, od_matrix};
+    use geo::Centroid as _;
+
+    let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let required = |key: &str| {
+        get(key).ok_or_else(|| ApiError::BadRequest(format!("{key}=LAYER is required")))
+    };
+    let trips_layer = point_layer(&state, &required("trips")?)?;
+    let zones = point_layer(&state, &required("zones")?)?;
+    let slot = match get("slot").as_deref() {
+        None | Some("hour") => Slot::Hour,
+        Some("weekday-hour") => Slot::WeekdayHour,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "slot {other:?} is not hour or weekday-hour"
+            )));
+        }
+    };
+    let params = parse_params(&pairs, &["trips", "zones", "slot"])?;
+    let cache = state.analytics.clone();
+    let spent = charge(&cache, &headers, params.epsilon)?;
+    let body = tokio::task::spawn_blocking(move || -> ApiResult<J> {
+        let meta = trips_layer.meta();
+        let time_field = meta.time_field.as_deref().ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "layer {} has no time field (ingest it with --time-field)",
+                meta.name
+            ))
+        })?;
+        let k = k_for(&trips_layer, params.k)?;
+        let trips = Trips::from_layer(&trips_layer, time_field, meta.id_field.as_deref())?;
+        let index = cache.zones(&zones);
+        let distinct = k.is_some() || params.stat == Stat::Distinct;
+        let matrix = od_matrix(
+            &trips,
+            &index,
+            Boundary::Exclude,
+            slot,
+            &params.filter,
+            distinct,
+        )?;
+        let centroid = |i: u32| {
+            zones
+                .geometry(i as usize)
+                .centroid()
+                .map(|p| (p.x(), p.y()))
+        };
+        let mut releaser = Releaser::new(k, params.epsilon);
+        let features: Vec<J> = matrix
+            .flows
+            .iter()
+            .filter_map(|f| {
+                let released = releaser.release(&f.stats)?;
+                let (a, b) = (centroid(f.origin)?, centroid(f.destination)?);
+                let [count, distinct, _, _] = stat_values(Some(&released));
+                Some(json!({
+                    "type": "Feature",
+                    "geometry": { "type": "LineString", "coordinates": [[a.0, a.1], [b.0, b.1]] },
+                    "properties": {
+                        "slot": f.slot,
+                        "origin": zones.id(f.origin as usize),
+                        "destination": zones.id(f.destination as usize),
+                        "count": count,
+                        "distinct": distinct,
+                    },
+                }))
+            })
+            .collect();
+        Ok(json!({
+            "type": "FeatureCollection",
+            "slot": match slot { Slot::Hour => "hour", Slot::WeekdayHour => "weekday-hour" },
+            "trips": matrix.trips,
+            "k": k.map(|k| k.k()),
+            "privacy_budget": budget_json(spent.as_ref(), params.epsilon),
+            "unassigned": stat_json(releaser.release(&matrix.unassigned).as_ref()),
+            "features": features,
+        }))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(([(header::CONTENT_TYPE, "application/geo+json")], Json(body)).into_response())
+}

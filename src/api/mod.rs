@@ -131,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .route("/heatmap/{layer}/{z}/{x}/{y}", get(analytics::heatmap_tile))
         .route("/heatmap/{file}", get(analytics::heatmap_geojson))
         .route("/aggregate", get(analytics::aggregate))
+        .route("/flows", get(analytics::flows))
         .route("/tiles/{layers}", get(tilejson::tilejson))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })

@@ -275,3 +275,80 @@ async fn noisy_answers_spend_the_daily_budget_until_429() {
         .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn flows_count_trips_between_zones_per_hour() {
+    use geo_types::line_string;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::open(tmp.path()).expect("open");
+    store_layer(&dir, "zones", &zones());
+    // West→east at 08:xx (3 trips), east→west at 17:xx (2 trips), one trip leaving the zones.
+    let trip = |id: u64, from: (f64, f64), to: (f64, f64), hour: u32| Feature {
+        id,
+        geometry: Geometry::LineString(
+            line_string![(x: from.0, y: from.1), (x: 0.9, y: 0.9), (x: to.0, y: to.1)],
+        ),
+        properties: vec![
+            Value::String(format!("2025-03-04T{hour:02}:{:02}:00Z", id * 5)),
+            Value::String(format!("p{id}")),
+        ],
+    };
+    let features = vec![
+        trip(1, (0.5, 0.5), (1.5, 0.5), 8),
+        trip(2, (0.4, 0.5), (1.6, 0.5), 8),
+        trip(3, (0.3, 0.5), (1.7, 0.5), 8),
+        trip(4, (1.5, 0.5), (0.5, 0.5), 17),
+        trip(5, (1.5, 0.6), (0.5, 0.6), 17),
+        trip(6, (0.5, 0.5), (9.0, 9.0), 9),
+    ];
+    let layer = SourceLayer {
+        schema: Schema {
+            fields: vec![
+                Field {
+                    name: "departure".into(),
+                    field_type: FieldType::String,
+                },
+                Field {
+                    name: "person".into(),
+                    field_type: FieldType::String,
+                },
+            ],
+        },
+        features,
+    };
+    crate::support::store_layer_with(&dir, "trips", &layer, |m| {
+        m.time_field = Some("departure".into());
+        m.id_field = Some("person".into());
+    });
+    let server = TestServer::start(tmp).await;
+    let (status, body) = server
+        .get_json("/flows?trips=trips&zones=zones&slot=hour")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["trips"], 6);
+    assert_eq!(body["unassigned"]["count"], 1);
+    let flows: Vec<(u64, u64, u64, u64)> = body["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .map(|f| {
+            let p = &f["properties"];
+            let n = |k: &str| p[k].as_u64().expect("number");
+            (n("slot"), n("origin"), n("destination"), n("count"))
+        })
+        .collect();
+    assert_eq!(flows, [(8, 1, 2, 3), (17, 2, 1, 2)]);
+    let total: u64 = flows.iter().map(|f| f.3).sum::<u64>() + 1;
+    assert_eq!(
+        total, 6,
+        "matrix total plus unassigned equals the trip count"
+    );
+    // Lines run between zone centroids.
+    let line = &body["features"][0]["geometry"]["coordinates"];
+    assert_eq!(line[0][0].as_f64(), Some(0.5));
+    assert_eq!(line[1][0].as_f64(), Some(1.5));
+    let (status, _) = server
+        .get_json("/flows?trips=trips&zones=zones&slot=minute")
+        .await;
+    assert_eq!(status, 400);
+}

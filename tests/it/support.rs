@@ -117,6 +117,19 @@ pub fn store_layer(dir: &DataDir, name: &str, layer: &SourceLayer) {
     .expect("write version");
 }
 
+/// Writes a layer after `edit` adjusts its metadata.
+pub fn store_layer_with(
+    dir: &DataDir,
+    name: &str,
+    layer: &SourceLayer,
+    edit: impl FnOnce(&mut LayerMeta),
+) {
+    let mut m = meta(name, layer);
+    edit(&mut m);
+    dir.write_version(m, &layer.features, &QualityReport::default())
+        .expect("write version");
+}
+
 /// Writes a personal layer (person field `id_field`, time field `time_field`).
 pub fn store_personal_layer(
     dir: &DataDir,
