@@ -54,6 +54,7 @@ pub mod grid;
 pub mod hex;
 pub mod points;
 pub mod privacy;
+pub mod raster;
 mod stats;
 pub mod time_filter;
 

@@ -35,6 +35,8 @@ const DEFAULT_CELLS: u32 = 64;
 const MAX_CELLS: u32 = 512;
 /// Default k of k-anonymity for personal layers.
 pub const DEFAULT_K: u32 = 10;
+/// Side, in pixels, of the blocks on which raster heatmaps check k-anonymity.
+const PRIVACY_BLOCK: usize = 16;
 /// Default daily ε budget per API key.
 pub const DEFAULT_DAILY_EPSILON: f64 = 5.0;
 /// The header naming the caller's key for the privacy budget.
@@ -391,8 +393,14 @@ pub(super) async fn heatmap_tile(
     Path((name, z, x, y)): Path<(String, String, String, String)>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
+    if let Some(y) = y.strip_suffix(".png") {
+        let tile = super::params::tile_id(&z, &x, y)?;
+        return tokio::task::spawn_blocking(move || heatmap_png(&state, &name, tile, &pairs))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
     let tile = super::params::tile_id(&z, &x, &y)?;
-    let params = parse_params(&pairs, &[])?;
+    let params = parse_params(&pairs, &["size", "radius", "saturation"])?;
     let layer = point_layer(&state, &name)?;
     let cache = state.analytics.clone();
     let spent = charge(&cache, &headers, params.epsilon)?;
@@ -439,6 +447,132 @@ pub(super) async fn heatmap_tile(
         }
     }
     Ok(response)
+}
+
+/// Raster heatmap settings: tile size in pixels, kernel radius, colour saturation.
+fn raster_settings(pairs: &[(String, String)]) -> ApiResult<(u32, f32, f32)> {
+    let get = |key: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let size = match get("size") {
+        None | Some("256") => 256,
+        Some("512") => 512,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "size must be 256 or 512, got {other:?}"
+            )));
+        }
+    };
+    let number = |key: &str, default: f32, max: f32| -> ApiResult<f32> {
+        get(key).map_or(Ok(default), |v| {
+            v.parse::<f32>()
+                .ok()
+                .filter(|r| r.is_finite() && *r > 0.0 && *r <= max)
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!("{key} must be a number in (0, {max}], got {v:?}"))
+                })
+        })
+    };
+    Ok((
+        size,
+        number("radius", 8.0, 64.0)?,
+        number("saturation", 5.0, 1e6)?,
+    ))
+}
+
+/// `GET /heatmap/{layer}/{z}/{x}/{y}.png`: a kernel-density raster (see
+/// [`crate::analytics::raster`] for the method and colour ramp). Cells under k distinct
+/// persons (counted over blocks of [`PRIVACY_BLOCK`] pixels) are removed before blurring.
+fn heatmap_png(
+    state: &AppState,
+    name: &str,
+    tile: crate::model::TileId,
+    pairs: &[(String, String)],
+) -> ApiResult<Response> {
+    use crate::analytics::raster;
+    let (size, radius, saturation) = raster_settings(pairs)?;
+    let params = parse_params(pairs, &["size", "radius", "saturation"])?;
+    if params.epsilon.is_some() {
+        return Err(ApiError::BadRequest(
+            "epsilon is not available for raster heatmaps; use .mvt or .geojson".into(),
+        ));
+    }
+    let layer = point_layer(state, name)?;
+    let k = k_for(&layer, params.k)?;
+    let spec = stats_spec(&params.stat, k.as_ref());
+    let points = state.analytics.points(&layer, None)?;
+    let rows = points.select(&params.filter, None);
+    // k-anonymity is checked on blocks of PRIVACY_BLOCK pixels, not single pixels: a
+    // pixel rarely holds k persons, a block of 16 × 16 pixels often does. The margin is
+    // a whole number of blocks so that blocks align with the tile in every tile.
+    let margin = raster::margin(radius).div_ceil(PRIVACY_BLOCK) * PRIVACY_BLOCK;
+    let side = size as usize + 2 * margin;
+    let bounds = tile.mercator_bounds();
+    #[expect(clippy::cast_precision_loss, reason = "pixel counts are small")]
+    let pad = (bounds.max_x - bounds.min_x) / f64::from(size) * margin as f64;
+    let rect = crate::model::tile::MercatorRect {
+        min_x: bounds.min_x - pad,
+        min_y: bounds.min_y - pad,
+        max_x: bounds.max_x + pad,
+        max_y: bounds.max_y + pad,
+    };
+    let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let pixels = grid_bin(
+        &points,
+        &rows,
+        &GridSpec::new(rect, to_u32(side))?,
+        StatsSpec::default(),
+    )?;
+    let blocks_side = side / PRIVACY_BLOCK;
+    let allowed: Option<Vec<bool>> = match &k {
+        None => None,
+        Some(k) => {
+            let blocks = grid_bin(
+                &points,
+                &rows,
+                &GridSpec::new(rect, to_u32(blocks_side))?,
+                spec,
+            )?;
+            let mut allowed = vec![false; blocks_side * blocks_side];
+            for cell in blocks.cells() {
+                allowed[cell.row as usize * blocks_side + cell.col as usize] =
+                    k.allows(&cell.stats);
+            }
+            Some(allowed)
+        }
+    };
+    let mut counts = vec![0.0f32; side * side];
+    let mut any = false;
+    for cell in pixels.cells() {
+        let (row, col) = (cell.row as usize, cell.col as usize);
+        let block = (row / PRIVACY_BLOCK) * blocks_side + col / PRIVACY_BLOCK;
+        if allowed.as_ref().is_none_or(|a| a[block]) {
+            #[expect(clippy::cast_precision_loss, reason = "per-pixel counts are small")]
+            let c = cell.stats.count as f32;
+            counts[row * side + col] = c;
+            any = true;
+        }
+    }
+    if !any {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let rgba = raster::render(&counts, size as usize, radius, saturation);
+    let mut png_bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut png_bytes, size, size);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder
+            .write_header()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        writer
+            .write_image_data(&rgba)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    Ok(([(header::CONTENT_TYPE, "image/png")], png_bytes).into_response())
 }
 
 /// `GET /heatmap/{layer}.geojson?bbox=…&h3_res=…`: H3 cells with their statistics.

@@ -352,3 +352,33 @@ async fn flows_count_trips_between_zones_per_hour() {
         .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn raster_heatmap_is_a_png_transparent_where_empty() {
+    let server = server(true, 30, 12).await;
+    let resp = server
+        .get("/heatmap/pings/7/64/63.png?size=256&radius=4")
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    let bytes = resp.bytes().await.expect("body").to_vec();
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().expect("png header");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut pixels).expect("png frame");
+    assert_eq!((info.width, info.height), (256, 256));
+    assert_eq!(info.color_type, png::ColorType::Rgba);
+    let alpha: Vec<u8> = pixels.chunks(4).map(|p| p[3]).collect();
+    let opaque = alpha.iter().filter(|a| **a > 0).count();
+    assert!(opaque > 0, "the west points show");
+    assert!(
+        opaque < alpha.len() / 4,
+        "most of the tile is empty and transparent"
+    );
+    // The east points (3 persons < k) were removed before blurring: the pixel at
+    // lon 1.5, lat 0.3 (x ≈ 136, y ≈ 249 in this tile) stays transparent.
+    assert_eq!(alpha[249 * 256 + 136], 0);
+    let (status, _) = server.get_json("/heatmap/pings/7/64/63.png?size=300").await;
+    assert_eq!(status, 400);
+    assert_eq!(server.get("/heatmap/pings/7/10/10.png").await.status(), 204);
+}
