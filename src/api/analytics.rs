@@ -402,6 +402,21 @@ pub(super) async fn heatmap_tile(
     let tile = super::params::tile_id(&z, &x, &y)?;
     let params = parse_params(&pairs, &["size", "radius", "saturation"])?;
     let layer = point_layer(&state, &name)?;
+    // Exact answers are cached per layer version and query; noisy ones never are.
+    let cache_key = params.epsilon.is_none().then(|| {
+        let mut query = pairs.clone();
+        query.sort();
+        format!(
+            "heatmap:{}/{}/{}/{}?{query:?}",
+            version_key(&layer),
+            tile.z,
+            tile.x,
+            tile.y
+        )
+    });
+    if let Some(hit) = cache_key.as_ref().and_then(|k| state.tile_cache.get(k)) {
+        return Ok(mvt_response(hit.raw.clone().map(Vec::from)));
+    }
     let cache = state.analytics.clone();
     let spent = charge(&cache, &headers, params.epsilon)?;
     let rendered = tokio::task::spawn_blocking(move || -> ApiResult<Option<Vec<u8>>> {
@@ -428,14 +443,12 @@ pub(super) async fn heatmap_tile(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let mut response = match rendered {
-        None => StatusCode::NO_CONTENT.into_response(),
-        Some(bytes) => (
-            [(header::CONTENT_TYPE, super::tiles::MVT_CONTENT_TYPE)],
-            bytes,
-        )
-            .into_response(),
-    };
+    if let Some(key) = cache_key {
+        // Heatmap responses carry no ETag: the tag is unused.
+        let tile = super::tile_cache::CachedTile::new(rendered.clone(), String::new());
+        state.tile_cache.insert(key, Arc::new(tile));
+    }
+    let mut response = mvt_response(rendered);
     if let Some(r) = spent {
         for (name, value) in [
             ("x-privacy-epsilon-spent-today", r.spent),
@@ -447,6 +460,17 @@ pub(super) async fn heatmap_tile(
         }
     }
     Ok(response)
+}
+
+fn mvt_response(body: Option<Vec<u8>>) -> Response {
+    match body {
+        None => StatusCode::NO_CONTENT.into_response(),
+        Some(bytes) => (
+            [(header::CONTENT_TYPE, super::tiles::MVT_CONTENT_TYPE)],
+            bytes,
+        )
+            .into_response(),
+    }
 }
 
 /// Raster heatmap settings: tile size in pixels, kernel radius, colour saturation.

@@ -141,6 +141,17 @@ impl TileCache {
         }
     }
 
+    /// The cached tile under `key`, if any.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<Arc<CachedTile>> {
+        self.cache.get(key)
+    }
+
+    /// Caches `tile` under `key`.
+    pub fn insert(&self, key: String, tile: Arc<CachedTile>) {
+        self.cache.insert(key, tile);
+    }
+
     /// The cached tile under `key`, or the one `render` makes (then cached).
     pub fn get_or_render(
         &self,
