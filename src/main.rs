@@ -51,6 +51,9 @@ enum Command {
     },
     /// Ingest a file as a new version of a layer, and print its quality report.
     Ingest(Box<IngestArgs>),
+    /// Aggregate a point layer into zones (or measure area shares) and write GeoJSON,
+    /// with the same privacy rules as `GET /aggregate`.
+    Aggregate(Box<AggregateArgs>),
     /// List the layers and versions of a data folder.
     Layers {
         /// Folder holding the layer versions.
@@ -113,6 +116,49 @@ struct IngestArgs {
     wkt_column: Option<String>,
 }
 
+#[derive(clap::Args)]
+struct AggregateArgs {
+    /// Folder holding the layer versions.
+    #[arg(long, default_value = "tessera-data")]
+    data_dir: PathBuf,
+    /// The zones layer.
+    #[arg(long)]
+    zones: String,
+    /// The point layer to aggregate.
+    #[arg(long)]
+    points: Option<String>,
+    /// count, distinct, sum:FIELD or mean:FIELD.
+    #[arg(long)]
+    stat: Option<String>,
+    /// The polygon layer whose classes are measured (with --measure).
+    #[arg(long)]
+    cover: Option<String>,
+    /// area_share:FIELD.
+    #[arg(long)]
+    measure: Option<String>,
+    /// Only points at or after this instant (RFC 3339).
+    #[arg(long)]
+    from: Option<String>,
+    /// Only points before this instant (RFC 3339).
+    #[arg(long)]
+    to: Option<String>,
+    /// Hours of the day, e.g. 7-9,17-19.
+    #[arg(long)]
+    hours: Option<String>,
+    /// Weekdays, e.g. mon-fri.
+    #[arg(long)]
+    weekdays: Option<String>,
+    /// Raise k of k-anonymity.
+    #[arg(long)]
+    k: Option<u32>,
+    /// Add Laplace noise with this ε.
+    #[arg(long)]
+    epsilon: Option<f64>,
+    /// Output file (GeoJSON).
+    #[arg(long, short)]
+    out: PathBuf,
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -138,6 +184,7 @@ fn main() -> anyhow::Result<()> {
             tile_cache_mb,
         ),
         Command::Ingest(args) => ingest(*args),
+        Command::Aggregate(args) => aggregate(*args),
         Command::Layers { data_dir } => list_layers(data_dir),
     };
     if let Err(e) = &result {
@@ -282,6 +329,44 @@ fn seed(dir: &DataDir, from: &std::path::Path) -> anyhow::Result<()> {
             Err(e) => eprintln!("skipped {}: {e}", path.display()),
         }
     }
+    Ok(())
+}
+
+fn aggregate(args: AggregateArgs) -> anyhow::Result<()> {
+    let dir = DataDir::open(&args.data_dir)?;
+    let named = [
+        ("zones", Some(args.zones)),
+        ("points", args.points),
+        ("stat", args.stat),
+        ("cover", args.cover),
+        ("measure", args.measure),
+        ("from", args.from),
+        ("to", args.to),
+        ("hours", args.hours),
+        ("weekdays", args.weekdays),
+        ("k", args.k.map(|k| k.to_string())),
+        ("epsilon", args.epsilon.map(|e| e.to_string())),
+    ];
+    let pairs: Vec<(String, String)> = named
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+        .collect();
+    let load = |name: &str| -> Result<Arc<tessera::index::IndexedLayer>, api::ApiError> {
+        let layer = LayerName::new(name).map_err(|e| api::ApiError::BadRequest(e.to_string()))?;
+        let stored = dir
+            .read_latest(&layer)
+            .map_err(|e| api::ApiError::NotFound(e.to_string()))?;
+        Ok(Arc::new(tessera::index::IndexedLayer::new(
+            stored.meta,
+            stored.features,
+        )))
+    };
+    let cache = api::analytics::AnalyticsCache::default();
+    let collection = api::analytics::aggregate_collection(&cache, load, &pairs, None)?;
+    let features = collection["features"].as_array().map_or(0, Vec::len);
+    std::fs::write(&args.out, serde_json::to_vec(&collection)?)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    println!("wrote {} zones to {}", features, args.out.display());
     Ok(())
 }
 

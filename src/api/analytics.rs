@@ -80,7 +80,7 @@ fn version_key(layer: &IndexedLayer) -> String {
 }
 
 impl AnalyticsCache {
-    fn points(
+    pub(super) fn points(
         &self,
         layer: &Arc<IndexedLayer>,
         value: Option<&str>,
@@ -656,58 +656,81 @@ pub(super) async fn aggregate(
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
+    let params = parse_params(&pairs, AGGREGATE_KEYS)?;
+    let noisy = params
+        .epsilon
+        .filter(|_| !pairs.iter().any(|(k, _)| k == "measure"));
+    let spent = charge(&state.analytics, &headers, noisy)?;
+    let body = tokio::task::spawn_blocking(move || {
+        aggregate_collection(
+            &state.analytics,
+            |name| point_layer(&state, name),
+            &pairs,
+            spent.as_ref(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(([(header::CONTENT_TYPE, "application/geo+json")], Json(body)).into_response())
+}
+
+/// Query keys of `/aggregate` besides the common analytics ones.
+const AGGREGATE_KEYS: &[&str] = &["points", "zones", "cover", "measure"];
+
+/// The zones layer as GeoJSON with the aggregate the query asks for: points-in-zones
+/// statistics (`points=L&stat=…`) or area shares (`cover=L&measure=area_share:FIELD`),
+/// with the privacy rules of personal layers applied. Shared by `GET /aggregate` and
+/// `tessera aggregate`; `spent` is what the caller's budget was charged, if anything.
+///
+/// # Errors
+/// [`ApiError::BadRequest`] for missing or invalid parameters, [`ApiError::NotFound`]
+/// (from `layer_of`) for unknown layers.
+pub fn aggregate_collection(
+    cache: &AnalyticsCache,
+    layer_of: impl Fn(&str) -> ApiResult<Arc<IndexedLayer>>,
+    pairs: &[(String, String)],
+    spent: Option<&Remaining>,
+) -> ApiResult<J> {
     let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     let zones_name =
         get("zones").ok_or_else(|| ApiError::BadRequest("zones=LAYER is required".into()))?;
-    let zones = point_layer(&state, &zones_name)?;
-    let params = parse_params(&pairs, &["points", "zones", "cover", "measure"])?;
-    let cache = state.analytics.clone();
-    let body = if let Some(measure) = get("measure") {
-        let field = measure
-            .strip_prefix("area_share:")
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!("measure {measure:?} is not area_share:FIELD"))
-            })?
-            .to_owned();
+    let zones = layer_of(&zones_name)?;
+    let params = parse_params(pairs, AGGREGATE_KEYS)?;
+    if let Some(measure) = get("measure") {
+        let field = measure.strip_prefix("area_share:").ok_or_else(|| {
+            ApiError::BadRequest(format!("measure {measure:?} is not area_share:FIELD"))
+        })?;
         let cover_name = get("cover")
             .or_else(|| get("points"))
             .ok_or_else(|| ApiError::BadRequest("cover=LAYER is required with measure".into()))?;
-        let cover = point_layer(&state, &cover_name)?;
-        tokio::task::spawn_blocking(move || area_share_collection(&zones, &cover, &field))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))??
-    } else {
-        let points_name =
-            get("points").ok_or_else(|| ApiError::BadRequest("points=LAYER is required".into()))?;
-        let points_layer = point_layer(&state, &points_name)?;
-        let spent = charge(&cache, &headers, params.epsilon)?;
-        tokio::task::spawn_blocking(move || -> ApiResult<J> {
-            let k = k_for(&points_layer, params.k)?;
-            let spec = stats_spec(&params.stat, k.as_ref());
-            let points = cache.points(&points_layer, params.stat.value_field())?;
-            let rows = points.select(&params.filter, None);
-            let index = cache.zones(&zones);
-            let stats = points_in_zones(&points, &rows, &index, Boundary::Exclude, spec)?;
-            let k_value = k.map(|k| k.k());
-            let mut releaser = Releaser::new(k, params.epsilon);
-            let features: Vec<J> = stats
-                .zones
-                .iter()
-                .enumerate()
-                .map(|(i, s)| zone_feature(&zones, i, stat_json(releaser.release(s).as_ref())))
-                .collect();
-            Ok(json!({
-                "type": "FeatureCollection",
-                "k": k_value,
-                "privacy_budget": budget_json(spent.as_ref(), params.epsilon),
-                "unassigned": stat_json(releaser.release(&stats.unassigned).as_ref()),
-                "features": features,
-            }))
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??
-    };
-    Ok(([(header::CONTENT_TYPE, "application/geo+json")], Json(body)).into_response())
+        let cover = layer_of(&cover_name)?;
+        super::check_raw_access(cover.meta())?;
+        return area_share_collection(&zones, &cover, field);
+    }
+    let points_name =
+        get("points").ok_or_else(|| ApiError::BadRequest("points=LAYER is required".into()))?;
+    let points_layer = layer_of(&points_name)?;
+    let k = k_for(&points_layer, params.k)?;
+    let spec = stats_spec(&params.stat, k.as_ref());
+    let points = cache.points(&points_layer, params.stat.value_field())?;
+    let rows = points.select(&params.filter, None);
+    let index = cache.zones(&zones);
+    let stats = points_in_zones(&points, &rows, &index, Boundary::Exclude, spec)?;
+    let k_value = k.map(|k| k.k());
+    let mut releaser = Releaser::new(k, params.epsilon);
+    let features: Vec<J> = stats
+        .zones
+        .iter()
+        .enumerate()
+        .map(|(i, s)| zone_feature(&zones, i, stat_json(releaser.release(s).as_ref())))
+        .collect();
+    Ok(json!({
+        "type": "FeatureCollection",
+        "k": k_value,
+        "privacy_budget": budget_json(spent, params.epsilon),
+        "unassigned": stat_json(releaser.release(&stats.unassigned).as_ref()),
+        "features": features,
+    }))
 }
 
 fn stat_json(stats: Option<&Released>) -> J {

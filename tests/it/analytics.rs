@@ -382,3 +382,51 @@ async fn raster_heatmap_is_a_png_transparent_where_empty() {
     assert_eq!(status, 400);
     assert_eq!(server.get("/heatmap/pings/7/10/10.png").await.status(), 204);
 }
+
+#[test]
+fn cli_aggregate_writes_the_same_collection_to_a_file() {
+    use std::process::Command;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::open(tmp.path().join("data")).expect("open");
+    store_layer(&dir, "zones", &zones());
+    store_layer(&dir, "pings", &points(4, 4));
+    let out = tmp.path().join("agg.geojson");
+    let run = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "aggregate",
+            "--zones",
+            "zones",
+            "--points",
+            "pings",
+            "--stat",
+            "mean:v",
+        ])
+        .arg("--data-dir")
+        .arg(dir.root())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let body: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("read")).expect("json");
+    let west = zone_props(&body, "west");
+    assert_eq!(
+        (west["count"].as_u64(), west["mean"].as_f64()),
+        (Some(4), Some(2.5))
+    );
+    assert_eq!(body["unassigned"]["count"].as_u64(), Some(1));
+    let bad = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["aggregate", "--zones", "nope", "--points", "pings", "--out"])
+        .arg(&out)
+        .arg("--data-dir")
+        .arg(dir.root())
+        .output()
+        .expect("run");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("nope"));
+}
