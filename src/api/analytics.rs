@@ -782,13 +782,29 @@ fn area_share_collection(zones: &IndexedLayer, cover: &IndexedLayer, field: &str
     )
 }
 
-/// `GET /flows?trips=T&zones=Z&slot=hour|weekday-hour`: origin–destination flows
-/// between zones per time slot, as GeoJSON lines between zone centroids.
-pub(super) async fn flows(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(pairs): Query<Vec<(String, String)>>,
-) -> ApiResult<Response> {
+/// One released flow, drawn between zone centroids.
+struct FlowLine {
+    from: (f64, f64),
+    to: (f64, f64),
+    slot: u16,
+    origin: u64,
+    destination: u64,
+    stats: Released,
+}
+
+/// What a flows query found besides its lines.
+struct FlowSummary {
+    slot: &'static str,
+    trips: u64,
+    k: Option<u32>,
+    unassigned: Option<Released>,
+}
+
+/// Computes the released flows of a `/flows` query.
+fn flow_lines(
+    state: &AppState,
+    pairs: &[(String, String)],
+) -> ApiResult<(FlowSummary, Vec<FlowLine>)> {
     use crate::analytics::flows::{Slot, Trips, od_matrix};
     use geo::Centroid as _;
 
@@ -796,78 +812,157 @@ pub(super) async fn flows(
     let required = |key: &str| {
         get(key).ok_or_else(|| ApiError::BadRequest(format!("{key}=LAYER is required")))
     };
-    let trips_layer = point_layer(&state, &required("trips")?)?;
-    let zones = point_layer(&state, &required("zones")?)?;
-    let slot = match get("slot").as_deref() {
-        None | Some("hour") => Slot::Hour,
-        Some("weekday-hour") => Slot::WeekdayHour,
+    let trips_layer = point_layer(state, &required("trips")?)?;
+    let zones = point_layer(state, &required("zones")?)?;
+    let (slot, slot_name) = match get("slot").as_deref() {
+        None | Some("hour") => (Slot::Hour, "hour"),
+        Some("weekday-hour") => (Slot::WeekdayHour, "weekday-hour"),
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
                 "slot {other:?} is not hour or weekday-hour"
             )));
         }
     };
+    let params = parse_params(pairs, &["trips", "zones", "slot"])?;
+    let meta = trips_layer.meta();
+    let time_field = meta.time_field.as_deref().ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "layer {} has no time field (ingest it with --time-field)",
+            meta.name
+        ))
+    })?;
+    let k = k_for(&trips_layer, params.k)?;
+    let trips = Trips::from_layer(&trips_layer, time_field, meta.id_field.as_deref())?;
+    let index = state.analytics.zones(&zones);
+    let distinct = k.is_some() || params.stat == Stat::Distinct;
+    let matrix = od_matrix(
+        &trips,
+        &index,
+        Boundary::Exclude,
+        slot,
+        &params.filter,
+        distinct,
+    )?;
+    let centroid = |i: u32| {
+        zones
+            .geometry(i as usize)
+            .centroid()
+            .map(|p| (p.x(), p.y()))
+    };
+    let mut releaser = Releaser::new(k, params.epsilon);
+    let lines = matrix
+        .flows
+        .iter()
+        .filter_map(|f| {
+            Some(FlowLine {
+                stats: releaser.release(&f.stats)?,
+                from: centroid(f.origin)?,
+                to: centroid(f.destination)?,
+                slot: f.slot,
+                origin: zones.id(f.origin as usize),
+                destination: zones.id(f.destination as usize),
+            })
+        })
+        .collect();
+    let summary = FlowSummary {
+        slot: slot_name,
+        trips: matrix.trips,
+        k: k.map(|k| k.k()),
+        unassigned: releaser.release(&matrix.unassigned),
+    };
+    Ok((summary, lines))
+}
+
+/// `GET /flows?trips=T&zones=Z&slot=hour|weekday-hour`: origin–destination flows
+/// between zones per time slot, as GeoJSON lines between zone centroids.
+pub(super) async fn flows(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> ApiResult<Response> {
     let params = parse_params(&pairs, &["trips", "zones", "slot"])?;
-    let cache = state.analytics.clone();
-    let spent = charge(&cache, &headers, params.epsilon)?;
+    let spent = charge(&state.analytics, &headers, params.epsilon)?;
     let body = tokio::task::spawn_blocking(move || -> ApiResult<J> {
-        let meta = trips_layer.meta();
-        let time_field = meta.time_field.as_deref().ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "layer {} has no time field (ingest it with --time-field)",
-                meta.name
-            ))
-        })?;
-        let k = k_for(&trips_layer, params.k)?;
-        let trips = Trips::from_layer(&trips_layer, time_field, meta.id_field.as_deref())?;
-        let index = cache.zones(&zones);
-        let distinct = k.is_some() || params.stat == Stat::Distinct;
-        let matrix = od_matrix(
-            &trips,
-            &index,
-            Boundary::Exclude,
-            slot,
-            &params.filter,
-            distinct,
-        )?;
-        let centroid = |i: u32| {
-            zones
-                .geometry(i as usize)
-                .centroid()
-                .map(|p| (p.x(), p.y()))
-        };
-        let mut releaser = Releaser::new(k, params.epsilon);
-        let features: Vec<J> = matrix
-            .flows
+        let (summary, lines) = flow_lines(&state, &pairs)?;
+        let features: Vec<J> = lines
             .iter()
-            .filter_map(|f| {
-                let released = releaser.release(&f.stats)?;
-                let (a, b) = (centroid(f.origin)?, centroid(f.destination)?);
-                let [count, distinct, _, _] = stat_values(Some(&released));
-                Some(json!({
+            .map(|l| {
+                let [count, distinct, _, _] = stat_values(Some(&l.stats));
+                json!({
                     "type": "Feature",
-                    "geometry": { "type": "LineString", "coordinates": [[a.0, a.1], [b.0, b.1]] },
+                    "geometry": { "type": "LineString", "coordinates": [[l.from.0, l.from.1], [l.to.0, l.to.1]] },
                     "properties": {
-                        "slot": f.slot,
-                        "origin": zones.id(f.origin as usize),
-                        "destination": zones.id(f.destination as usize),
+                        "slot": l.slot,
+                        "origin": l.origin,
+                        "destination": l.destination,
                         "count": count,
                         "distinct": distinct,
                     },
-                }))
+                })
             })
             .collect();
         Ok(json!({
             "type": "FeatureCollection",
-            "slot": match slot { Slot::Hour => "hour", Slot::WeekdayHour => "weekday-hour" },
-            "trips": matrix.trips,
-            "k": k.map(|k| k.k()),
+            "slot": summary.slot,
+            "trips": summary.trips,
+            "k": summary.k,
             "privacy_budget": budget_json(spent.as_ref(), params.epsilon),
-            "unassigned": stat_json(releaser.release(&matrix.unassigned).as_ref()),
+            "unassigned": stat_json(summary.unassigned.as_ref()),
             "features": features,
         }))
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
     Ok(([(header::CONTENT_TYPE, "application/geo+json")], Json(body)).into_response())
+}
+
+/// `GET /flows/{z}/{x}/{y}.mvt?trips=T&zones=Z&slot=…`: the same flows as vector tiles
+/// (layer `flows`, properties `slot`, `origin`, `destination`, `count`, `distinct`).
+pub(super) async fn flows_tile(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((z, x, y)): Path<(String, String, String)>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let tile = super::params::tile_id(&z, &x, &y)?;
+    let params = parse_params(&pairs, &["trips", "zones", "slot"])?;
+    charge(&state.analytics, &headers, params.epsilon)?;
+    let rendered = tokio::task::spawn_blocking(move || -> ApiResult<Option<Vec<u8>>> {
+        let (_, lines) = flow_lines(&state, &pairs)?;
+        let int = |n: u64| i64::try_from(n).map_or(Value::Null, Value::Int);
+        let features: Vec<Feature> = lines
+            .iter()
+            .zip(1u64..)
+            .map(|(l, id)| {
+                let [count, distinct, _, _] = stat_values(Some(&l.stats));
+                Feature {
+                    id,
+                    geometry: Geometry::LineString(geo_types::LineString::from(vec![l.from, l.to])),
+                    properties: vec![
+                        Value::Int(i64::from(l.slot)),
+                        int(l.origin),
+                        int(l.destination),
+                        count,
+                        distinct,
+                    ],
+                }
+            })
+            .collect();
+        let f = |name: &str| Field {
+            name: name.into(),
+            field_type: FieldType::Integer,
+        };
+        let fields = vec![
+            f("slot"),
+            f("origin"),
+            f("destination"),
+            f("count"),
+            f("distinct"),
+        ];
+        let layer = analytic_layer("flows", fields, features);
+        Ok(crate::tiles::render_tile(&[&layer], tile))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(mvt_response(rendered))
 }

@@ -132,6 +132,7 @@ pub fn router(state: AppState) -> Router {
         .route("/heatmap/{file}", get(analytics::heatmap_geojson))
         .route("/aggregate", get(analytics::aggregate))
         .route("/flows", get(analytics::flows))
+        .route("/flows/{z}/{x}/{y}", get(analytics::flows_tile))
         .route("/tiles/{layers}", get(tilejson::tilejson))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
