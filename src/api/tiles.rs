@@ -1,5 +1,6 @@
 //! `GET /tiles/{layers}/{z}/{x}/{y}.mvt`: rendered on demand, cached per layer
-//! version, compressed once per coding, with ETag revalidation.
+//! version, compressed once per coding, with ETag revalidation. The
+//! `X-Tessera-Thinned` header says what the tile left out to stay within its budget.
 
 use std::sync::Arc;
 
@@ -10,11 +11,15 @@ use axum::response::{IntoResponse, Response};
 use super::tile_cache::{CachedTile, Coding};
 use super::{ApiError, ApiResult, AppState, params};
 use crate::index::IndexedLayer;
+use crate::tiles::TileOptions;
 
 /// Media type of Mapbox Vector Tiles.
 pub const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
 /// How long clients and proxies may reuse a tile before revalidating it.
 pub const TILE_CACHE_CONTROL: &str = "public, max-age=60";
+/// Response header reporting what a tile thinned, e.g.
+/// `dropped=120;tiny=3400;clustered=0;truncated=0;simplified=1`.
+pub const THINNED_HEADER: &str = "x-tessera-thinned";
 
 /// Resolves a comma-separated list of layer names.
 pub(super) fn resolve_layers(state: &AppState, list: &str) -> ApiResult<Vec<Arc<IndexedLayer>>> {
@@ -66,19 +71,29 @@ pub(super) async fn tile(
         .map_or(Coding::Identity, Coding::negotiate);
     let cache = state.tile_cache.clone();
     let body = tokio::task::spawn_blocking(move || {
-        let cached = cache.get_or_render(key, || {
-            let refs: Vec<&IndexedLayer> = layers.iter().map(AsRef::as_ref).collect();
+        let refs: Vec<&IndexedLayer> = layers.iter().map(AsRef::as_ref).collect();
+        let render = || crate::tiles::render_tile_with(&refs, tile, &TileOptions::default());
+        let mut fresh = None;
+        let cached = cache.get_or_render(key.clone(), || {
+            let rendered = render();
+            fresh = Some(rendered.report);
+            Arc::new(CachedTile::new(rendered.bytes, etag))
+        });
+        // `CachedTile` has no room for extra headers, so the report is cached beside the
+        // tile under a derived key; if it was evicted alone, the tile is rendered again.
+        let report = cache.get_or_render(format!("{key}#thinned"), || {
+            let report = fresh.unwrap_or_else(|| render().report);
             Arc::new(CachedTile::new(
-                crate::tiles::render_tile(&refs, tile),
-                etag,
+                Some(report.to_string().into_bytes()),
+                String::new(),
             ))
         });
         let body = cached.body(coding);
-        (cached, body)
+        (cached, body, report)
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let (cached, body) = body;
+    let (cached, body, report) = body;
     let response = match body {
         None => StatusCode::NO_CONTENT.into_response(),
         Some(bytes) => {
@@ -96,7 +111,15 @@ pub(super) async fn tile(
             response
         }
     };
-    Ok(with_validators(response, &cached.etag))
+    let mut response = with_validators(response, &cached.etag);
+    if let Some(v) = report
+        .raw
+        .as_ref()
+        .and_then(|r| HeaderValue::from_bytes(r).ok())
+    {
+        response.headers_mut().insert(THINNED_HEADER, v);
+    }
+    Ok(response)
 }
 
 fn with_validators(mut response: Response, etag: &str) -> Response {

@@ -1,18 +1,24 @@
 //! A layer version loaded in memory: features in WGS84 and pre-projected to Web
-//! Mercator, dictionary-encoded properties, and an R-tree over the Mercator envelopes.
+//! Mercator, dictionary-encoded properties, an R-tree over the Mercator envelopes, and
+//! per-zoom generalization ([`generalized`]).
 //!
-//! Everything a request needs is prepared here once, at load: projection, envelopes and
-//! the value dictionary. A request then only searches the tree and reads slices.
+//! Everything a request needs is prepared here once: projection, envelopes and the
+//! value dictionary at load, each zoom's simplified geometry and density ranks on the
+//! first request at that zoom. A request then only searches the tree and reads slices.
 //!
 //! May import: `model`.
 
+pub mod generalized;
 mod properties;
+
+use std::sync::OnceLock;
 
 use geo::{BoundingRect as _, Intersects as _, MapCoords as _};
 use geo_types::Geometry;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 
+pub use generalized::{Band, GeneralizeSettings, TileBudget};
 pub use properties::{NULL_VALUE, PropertyTable};
 
 use crate::model::tile::{MercatorRect, lonlat_to_mercator};
@@ -47,12 +53,27 @@ pub struct IndexedLayer {
     envelopes: Vec<MercatorRect>,
     properties: PropertyTable,
     tree: RTree<Envelope>,
+    settings: GeneralizeSettings,
+    point_layer: bool,
+    /// One per zoom 0..=`MAX_ZOOM`, built on first use.
+    bands: Box<[OnceLock<Band>]>,
 }
 
 impl IndexedLayer {
+    /// Projects, encodes and indexes the features of a layer version, with the default
+    /// generalization settings.
+    #[must_use]
+    pub fn new(meta: LayerMeta, features: Vec<Feature>) -> Self {
+        Self::with_settings(meta, features, GeneralizeSettings::default())
+    }
+
     /// Projects, encodes and indexes the features of a layer version.
     #[must_use]
-    pub fn new(meta: LayerMeta, mut features: Vec<Feature>) -> Self {
+    pub fn with_settings(
+        meta: LayerMeta,
+        mut features: Vec<Feature>,
+        settings: GeneralizeSettings,
+    ) -> Self {
         features.sort_unstable_by_key(|f| f.id);
         let properties = PropertyTable::build(meta.schema.fields.len(), &features);
         let mut ids = Vec::with_capacity(features.len());
@@ -74,6 +95,8 @@ impl IndexedLayer {
                 )
             })
             .collect();
+        let point_layer =
+            !mercator.is_empty() && mercator.iter().all(|g| matches!(g.0, Geometry::Point(_)));
         Self {
             meta,
             ids,
@@ -82,7 +105,41 @@ impl IndexedLayer {
             envelopes,
             properties,
             tree: RTree::bulk_load(entries),
+            settings,
+            point_layer,
+            bands: (0..generalized::ZOOMS).map(|_| OnceLock::new()).collect(),
         }
+    }
+
+    /// How the layer is generalized per zoom.
+    #[must_use]
+    pub fn settings(&self) -> &GeneralizeSettings {
+        &self.settings
+    }
+
+    /// True when every feature is a single point (such layers cluster at low zoom).
+    #[must_use]
+    pub fn is_point_layer(&self) -> bool {
+        self.point_layer
+    }
+
+    /// The generalization at `zoom` (clamped to `MAX_ZOOM`), built on first use.
+    #[must_use]
+    pub fn band(&self, zoom: u8) -> &Band {
+        let z = usize::from(zoom).min(self.bands.len() - 1);
+        // z < ZOOMS, which is at most 25.
+        self.bands[z].get_or_init(|| Band::build(self, u8::try_from(z).unwrap_or(0)))
+    }
+
+    /// The bands built so far.
+    pub fn built_bands(&self) -> impl Iterator<Item = &Band> {
+        self.bands.iter().filter_map(OnceLock::get)
+    }
+
+    /// Heap bytes held by the generalization bands built so far.
+    #[must_use]
+    pub fn band_heap_bytes(&self) -> usize {
+        self.built_bands().map(Band::heap_bytes).sum()
     }
 
     /// Number of features.

@@ -3,10 +3,11 @@
 //! parts, fix ring winding, and encode as MoveTo/LineTo/ClosePath with zigzag deltas
 //! (MVT 2.1, section 4.3).
 
-use geo_types::{Geometry, LineString, Polygon};
+use geo_types::{Geometry, Polygon};
 use geozero::mvt::tile::GeomType;
 
 use super::clip::{ClipBox, Pt, clip_line, clip_ring};
+use crate::index::generalized::{Shape, ShapeKind};
 use crate::model::tile::MercatorRect;
 
 /// Maps Web Mercator metres to tile pixels (x right, y down).
@@ -92,12 +93,12 @@ impl GeometryWriter {
                 GeomType::Point
             }
             Geometry::LineString(ls) => {
-                self.line(&ctx, ls);
+                self.line(&ctx, &ls.0);
                 GeomType::Linestring
             }
             Geometry::MultiLineString(mls) => {
                 for ls in &mls.0 {
-                    self.line(&ctx, ls);
+                    self.line(&ctx, &ls.0);
                 }
                 GeomType::Linestring
             }
@@ -123,6 +124,69 @@ impl GeometryWriter {
             Geometry::Line(_) | Geometry::GeometryCollection(_) => return None,
         };
         (!self.commands.is_empty()).then_some(kind)
+    }
+
+    /// Encodes a simplified shape of a generalization band, like [`Self::encode`].
+    pub fn encode_shape(
+        &mut self,
+        shape: Shape<'_>,
+        transform: &TileTransform,
+        bounds: ClipBox,
+        needs_clip: bool,
+    ) -> Option<GeomType> {
+        self.commands.clear();
+        self.cursor = [0, 0];
+        let ctx = Context {
+            transform,
+            bounds,
+            needs_clip,
+        };
+        let kind = match shape.kind() {
+            ShapeKind::Polygon => {
+                for mut rings in shape.parts() {
+                    let Some(exterior) = rings.next() else {
+                        continue;
+                    };
+                    if !self.ring(&ctx, exterior, true) {
+                        continue;
+                    }
+                    self.path(true);
+                    for hole in rings {
+                        if self.ring(&ctx, hole, false) {
+                            self.path(true);
+                        }
+                    }
+                }
+                GeomType::Polygon
+            }
+            ShapeKind::Line => {
+                for lines in shape.parts() {
+                    for line in lines {
+                        self.line(&ctx, line);
+                    }
+                }
+                GeomType::Linestring
+            }
+        };
+        (!self.commands.is_empty()).then_some(kind)
+    }
+
+    /// Encodes one point (Web Mercator metres), like [`Self::encode`].
+    pub fn encode_point(
+        &mut self,
+        point: geo_types::Coord<f64>,
+        transform: &TileTransform,
+        bounds: ClipBox,
+    ) -> Option<GeomType> {
+        self.commands.clear();
+        self.cursor = [0, 0];
+        let ctx = Context {
+            transform,
+            bounds,
+            needs_clip: true,
+        };
+        self.points_of(&ctx, std::iter::once(point));
+        (!self.commands.is_empty()).then_some(GeomType::Point)
     }
 
     fn delta(&mut self, p: [i32; 2]) {
@@ -167,10 +231,10 @@ impl GeometryWriter {
         }
     }
 
-    fn line(&mut self, ctx: &Context<'_>, ls: &LineString<f64>) {
+    fn line(&mut self, ctx: &Context<'_>, ls: &[geo_types::Coord<f64>]) {
         self.points.clear();
         self.points
-            .extend(ls.0.iter().map(|c| ctx.transform.apply(*c)));
+            .extend(ls.iter().map(|c| ctx.transform.apply(*c)));
         if ctx.needs_clip && !ctx.bounds.contains_all(&self.points) {
             for part in clip_line(&self.points, ctx.bounds) {
                 quantize_into(&part, &mut self.quantized);
@@ -187,23 +251,24 @@ impl GeometryWriter {
     }
 
     fn polygon(&mut self, ctx: &Context<'_>, polygon: &Polygon<f64>) {
-        if !self.ring(ctx, polygon.exterior(), true) {
+        if !self.ring(ctx, &polygon.exterior().0, true) {
             return;
         }
         self.path(true);
         for hole in polygon.interiors() {
-            if self.ring(ctx, hole, false) {
+            if self.ring(ctx, &hole.0, false) {
                 self.path(true);
             }
         }
     }
 
     /// Leaves in `self.quantized` the open ring with MVT winding (exterior: positive
-    /// area in tile coordinates); false when it collapses.
-    fn ring(&mut self, ctx: &Context<'_>, ring: &LineString<f64>, exterior: bool) -> bool {
-        let coords = match ring.0.split_last() {
+    /// area in tile coordinates); false when it collapses. The ring may be given
+    /// closed or open.
+    fn ring(&mut self, ctx: &Context<'_>, ring: &[geo_types::Coord<f64>], exterior: bool) -> bool {
+        let coords = match ring.split_last() {
             Some((last, rest)) if rest.first() == Some(last) => rest,
-            _ => &ring.0[..],
+            _ => ring,
         };
         self.points.clear();
         self.points

@@ -61,6 +61,48 @@ fn put_bytes(buf: &mut Vec<u8>, field: u32, bytes: &[u8]) {
     buf.extend_from_slice(bytes);
 }
 
+fn feature_body_len(id: u64, tags: &[u32], geom_type: u32, geometry: &[u32]) -> usize {
+    let section = |field: u32, values: &[u32]| {
+        if values.is_empty() {
+            0
+        } else {
+            let len = packed_len(values);
+            varint_len(key(field, LEN)) + varint_len(len as u64) + len
+        }
+    };
+    1 + varint_len(id)
+        + section(2, tags)
+        + 1
+        + varint_len(u64::from(geom_type))
+        + section(4, geometry)
+}
+
+/// Bytes a length-delimited field of `len` bytes takes (field numbers below 16).
+#[must_use]
+pub fn field_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
+/// Bytes `Layer.values` entry for `v` takes (`v` not null).
+#[must_use]
+pub fn value_field_len(v: &Value) -> usize {
+    let body = match v {
+        Value::String(s) => field_len(s.len()),
+        Value::Float(_) => 9,
+        Value::Int(i) if *i < 0 => 1 + varint_len(((*i << 1) ^ (*i >> 63)).cast_unsigned()),
+        Value::Int(i) => 1 + varint_len(i.cast_unsigned()),
+        Value::Bool(_) => 2,
+        Value::Null => 0,
+    };
+    field_len(body)
+}
+
+/// Bytes of a layer's fixed fields: name, extent and version.
+#[must_use]
+pub fn layer_fixed_len(name: &str, extent: u32) -> usize {
+    field_len(name.len()) + 1 + varint_len(u64::from(extent)) + 2
+}
+
 /// Accumulates the features of one layer.
 #[derive(Debug, Default)]
 pub struct LayerWriter {
@@ -71,20 +113,7 @@ pub struct LayerWriter {
 impl LayerWriter {
     /// Appends one feature (`Layer.features`, field 2).
     pub fn feature(&mut self, id: u64, tags: &[u32], geom_type: u32, geometry: &[u32]) {
-        let section = |field: u32, values: &[u32]| {
-            if values.is_empty() {
-                0
-            } else {
-                let len = packed_len(values);
-                varint_len(key(field, LEN)) + varint_len(len as u64) + len
-            }
-        };
-        let len = 1
-            + varint_len(id)
-            + section(2, tags)
-            + 1
-            + varint_len(u64::from(geom_type))
-            + section(4, geometry);
+        let len = feature_body_len(id, tags, geom_type, geometry);
         put_varint(&mut self.features, key(2, LEN));
         put_varint(&mut self.features, len as u64);
         put_varint(&mut self.features, key(1, VARINT));
@@ -100,6 +129,19 @@ impl LayerWriter {
     #[must_use]
     pub fn len(&self) -> usize {
         self.count
+    }
+
+    /// Bytes of the features written so far.
+    #[must_use]
+    pub fn features_len(&self) -> usize {
+        self.features.len()
+    }
+
+    /// Bytes one more feature would add (what [`Self::feature`] appends).
+    #[must_use]
+    pub fn feature_len(id: u64, tags: &[u32], geom_type: u32, geometry: &[u32]) -> usize {
+        let body = feature_body_len(id, tags, geom_type, geometry);
+        1 + varint_len(body as u64) + body
     }
 
     /// Appends the finished layer to `tile` as `Tile.layers` (field 3).

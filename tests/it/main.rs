@@ -3,6 +3,7 @@
 
 mod analytics;
 mod features;
+mod generalize;
 mod ingest;
 mod support;
 mod tiles;
