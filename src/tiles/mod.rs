@@ -258,15 +258,15 @@ impl<'a> Sink<'a> {
 
     /// Writes the feature in `geometry` and `tag_buf` if it fits, or rolls its tags back.
     fn write(&mut self, mark: tags::Mark, id: u64, kind: u32) {
-        let len = LayerWriter::feature_len(id, &self.tag_buf, kind, self.geometry.commands());
-        if !self.fits(len) {
+        let sizes = pbf::FeatureSizes::new(id, &self.tag_buf, kind, self.geometry.commands());
+        if !self.fits(sizes.field_len()) {
             self.tags.rollback(mark);
             self.full = true;
             self.report.truncated += 1;
             return;
         }
         self.writer
-            .feature(id, &self.tag_buf, kind, self.geometry.commands());
+            .feature_sized(&sizes, id, &self.tag_buf, kind, self.geometry.commands());
     }
 
     fn cluster(

@@ -44,12 +44,12 @@ fn packed_len(values: &[u32]) -> usize {
     values.iter().map(|&v| varint_len(u64::from(v))).sum()
 }
 
-fn put_packed(buf: &mut Vec<u8>, field: u32, values: &[u32]) {
+fn put_packed_sized(buf: &mut Vec<u8>, field: u32, values: &[u32], len: usize) {
     if values.is_empty() {
         return;
     }
     put_varint(buf, key(field, LEN));
-    put_varint(buf, packed_len(values) as u64);
+    put_varint(buf, len as u64);
     for &v in values {
         put_varint(buf, u64::from(v));
     }
@@ -61,20 +61,44 @@ fn put_bytes(buf: &mut Vec<u8>, field: u32, bytes: &[u8]) {
     buf.extend_from_slice(bytes);
 }
 
-fn feature_body_len(id: u64, tags: &[u32], geom_type: u32, geometry: &[u32]) -> usize {
-    let section = |field: u32, values: &[u32]| {
-        if values.is_empty() {
-            0
-        } else {
-            let len = packed_len(values);
-            varint_len(key(field, LEN)) + varint_len(len as u64) + len
+/// Byte sizes of one feature message, computed once and used both to check the
+/// tile budget and to write it.
+#[derive(Debug, Clone, Copy)]
+pub struct FeatureSizes {
+    tags: usize,
+    geometry: usize,
+    body: usize,
+}
+
+impl FeatureSizes {
+    /// Sizes of the feature [`LayerWriter::feature`] would write.
+    #[must_use]
+    pub fn new(id: u64, tags: &[u32], geom_type: u32, geometry: &[u32]) -> Self {
+        let (tags_len, geometry_len) = (packed_len(tags), packed_len(geometry));
+        let section = |len: usize| {
+            if len == 0 {
+                0
+            } else {
+                1 + varint_len(len as u64) + len
+            }
+        };
+        Self {
+            tags: tags_len,
+            geometry: geometry_len,
+            body: 1
+                + varint_len(id)
+                + section(tags_len)
+                + 1
+                + varint_len(u64::from(geom_type))
+                + section(geometry_len),
         }
-    };
-    1 + varint_len(id)
-        + section(2, tags)
-        + 1
-        + varint_len(u64::from(geom_type))
-        + section(4, geometry)
+    }
+
+    /// Bytes the feature adds to its layer (field key and length included).
+    #[must_use]
+    pub fn field_len(&self) -> usize {
+        field_len(self.body)
+    }
 }
 
 /// Bytes a length-delimited field of `len` bytes takes (field numbers below 16).
@@ -112,16 +136,29 @@ pub struct LayerWriter {
 
 impl LayerWriter {
     /// Appends one feature (`Layer.features`, field 2).
+    #[cfg(test)]
     pub fn feature(&mut self, id: u64, tags: &[u32], geom_type: u32, geometry: &[u32]) {
-        let len = feature_body_len(id, tags, geom_type, geometry);
+        let sizes = FeatureSizes::new(id, tags, geom_type, geometry);
+        self.feature_sized(&sizes, id, tags, geom_type, geometry);
+    }
+
+    /// [`Self::feature`] with its sizes already computed (for exactly these arguments).
+    pub fn feature_sized(
+        &mut self,
+        sizes: &FeatureSizes,
+        id: u64,
+        tags: &[u32],
+        geom_type: u32,
+        geometry: &[u32],
+    ) {
         put_varint(&mut self.features, key(2, LEN));
-        put_varint(&mut self.features, len as u64);
+        put_varint(&mut self.features, sizes.body as u64);
         put_varint(&mut self.features, key(1, VARINT));
         put_varint(&mut self.features, id);
-        put_packed(&mut self.features, 2, tags);
+        put_packed_sized(&mut self.features, 2, tags, sizes.tags);
         put_varint(&mut self.features, key(3, VARINT));
         put_varint(&mut self.features, u64::from(geom_type));
-        put_packed(&mut self.features, 4, geometry);
+        put_packed_sized(&mut self.features, 4, geometry, sizes.geometry);
         self.count += 1;
     }
 
@@ -135,13 +172,6 @@ impl LayerWriter {
     #[must_use]
     pub fn features_len(&self) -> usize {
         self.features.len()
-    }
-
-    /// Bytes one more feature would add (what [`Self::feature`] appends).
-    #[must_use]
-    pub fn feature_len(id: u64, tags: &[u32], geom_type: u32, geometry: &[u32]) -> usize {
-        let body = feature_body_len(id, tags, geom_type, geometry);
-        1 + varint_len(body as u64) + body
     }
 
     /// Appends the finished layer to `tile` as `Tile.layers` (field 3).
