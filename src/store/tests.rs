@@ -4,7 +4,7 @@ use super::*;
 use crate::model::meta::SourceInfo;
 use crate::model::{Field, FieldType, Schema, Sensitivity, Value};
 
-fn meta(name: &str) -> LayerMeta {
+pub(super) fn meta(name: &str) -> LayerMeta {
     LayerMeta {
         name: LayerName::new(name).expect("valid name"),
         version: 0,
