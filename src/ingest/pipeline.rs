@@ -13,7 +13,7 @@ use geo_types::Geometry;
 use sha2::{Digest as _, Sha256};
 
 use super::format::{Format, FormatError};
-use super::read::{self, RawFeature, ReadError, ReadOptions};
+use super::read::{self, PropertyNames, RawFeature, ReadError, ReadOptions};
 use crate::crs::{Crs, CrsError, ToWgs84};
 use crate::geometry_check::{self, Checked, Fix};
 use crate::model::meta::SourceInfo;
@@ -317,9 +317,8 @@ fn geometry_type_name(features: &[Feature]) -> String {
     }
 }
 
-/// An accepted feature before its properties are typed: id, geometry, and values by
-/// field index.
-type Pending = (u64, Geometry<f64>, Vec<(usize, Value)>);
+/// How many recent lists of property names the builder remembers the fields of.
+const RECENT_LAYOUTS: usize = 8;
 
 /// Accumulates accepted features, the schema and the report.
 #[derive(Default)]
@@ -327,8 +326,19 @@ struct LayerBuilder {
     fields: Vec<Field>,
     /// Fields seen so far only with null values; their type is still open.
     untyped: Vec<usize>,
-    field_index: HashMap<String, usize>,
-    accepted: Vec<Pending>,
+    field_index: HashMap<String, usize, foldhash::fast::RandomState>,
+    /// Layouts: for each list of property names met, the field of each of its values.
+    layouts: Vec<Vec<usize>>,
+    /// Recently met lists of property names and their layout, most recent first.
+    /// Readers share one list between features with the same names, so matching a
+    /// feature's names to fields is mostly one pointer comparison, not a string
+    /// comparison or hash per property.
+    recent: Vec<(PropertyNames, usize)>,
+    /// Accepted features, their properties still as read: untyped, in the order of
+    /// their layout. [`Self::finish`] puts them in schema order in place.
+    accepted: Vec<Feature>,
+    /// The layout of each accepted feature's properties.
+    layout_of: Vec<usize>,
     report: QualityReport,
 }
 
@@ -360,13 +370,14 @@ impl LayerBuilder {
         if !repairs.is_empty() {
             self.report.repaired(at, repairs.join("; "));
         }
-        let properties = raw
-            .properties
-            .into_iter()
-            .enumerate()
-            .map(|(position, (name, value))| (self.field(position, name, &value), value))
-            .collect();
-        self.accepted.push((at.feature, geometry, properties));
+        let (names, values) = raw.properties.into_parts();
+        let layout = self.layout(&names, &values);
+        self.accepted.push(Feature {
+            id: at.feature,
+            geometry,
+            properties: values,
+        });
+        self.layout_of.push(layout);
     }
 
     fn reject_unreadable(&mut self, e: &ReadError) {
@@ -378,38 +389,44 @@ impl LayerBuilder {
         self.report.reject(at, e.to_string());
     }
 
-    /// The index of field `name`, widening its type to hold `value`. Columns mostly
-    /// come in the same order in every feature, so the field at `position` is tried
-    /// before the name lookup.
-    fn field(&mut self, position: usize, name: String, value: &Value) -> usize {
-        let known = match self.fields.get(position) {
-            Some(f) if f.name == name => Some(position),
-            _ => self.field_index.get(&name).copied(),
-        };
-        let index = match known {
-            Some(i) => i,
-            None => {
-                let i = self.fields.len();
-                self.fields.push(Field {
-                    name: name.clone(),
-                    field_type: value.field_type().unwrap_or(FieldType::String),
-                });
-                self.field_index.insert(name, i);
-                // A column that starts with nulls takes the type of its first value.
-                if value.is_null() {
-                    self.untyped.push(i);
-                }
-                return i;
+    /// The layout of properties `names`, widening the fields' types to hold `values`.
+    fn layout(&mut self, names: &PropertyNames, values: &[Value]) -> usize {
+        if let Some(i) = self.recent.iter().position(|(n, _)| n.same_list(names)) {
+            let layout = self.recent[i].1;
+            self.recent[..=i].rotate_right(1);
+            for (&field, value) in self.layouts[layout].iter().zip(values) {
+                widen(&mut self.fields, &mut self.untyped, field, value);
             }
-        };
-        if let Some(t) = value.field_type() {
-            let field = &mut self.fields[index];
-            field.field_type = if let Some(pos) = self.untyped.iter().position(|&u| u == index) {
-                self.untyped.swap_remove(pos);
-                t
-            } else {
-                field.field_type.merge(t)
-            };
+            return layout;
+        }
+        let fields = names
+            .as_slice()
+            .iter()
+            .zip(values)
+            .map(|(name, value)| self.field(name.as_str(), value))
+            .collect();
+        self.layouts.push(fields);
+        let layout = self.layouts.len() - 1;
+        self.recent.truncate(RECENT_LAYOUTS - 1);
+        self.recent.insert(0, (names.clone(), layout));
+        layout
+    }
+
+    /// The index of field `name`, widening its type to hold `value`.
+    fn field(&mut self, name: &str, value: &Value) -> usize {
+        if let Some(&index) = self.field_index.get(name) {
+            widen(&mut self.fields, &mut self.untyped, index, value);
+            return index;
+        }
+        let index = self.fields.len();
+        self.fields.push(Field {
+            name: name.to_owned(),
+            field_type: value.field_type().unwrap_or(FieldType::String),
+        });
+        self.field_index.insert(name.to_owned(), index);
+        // A column that starts with nulls takes the type of its first value.
+        if value.is_null() {
+            self.untyped.push(index);
         }
         index
     }
@@ -417,36 +434,43 @@ impl LayerBuilder {
     fn finish(self) -> (Schema, Vec<Feature>, QualityReport) {
         let Self {
             fields,
-            accepted,
+            layouts,
+            mut accepted,
+            layout_of,
             mut report,
             ..
         } = self;
         let schema = Schema { fields };
-        let mut missing = vec![0u64; schema.fields.len()];
-        let mut bbox = Bbox::empty();
-        let features: Vec<Feature> = accepted
-            .into_iter()
-            .map(|(id, geometry, props)| {
-                let mut properties = vec![Value::Null; schema.fields.len()];
-                for (i, value) in props {
-                    properties[i] = value
-                        .coerce(schema.fields[i].field_type)
-                        .unwrap_or(Value::Null);
-                }
-                for (count, value) in missing.iter_mut().zip(&properties) {
-                    *count += u64::from(value.is_null());
-                }
-                if let Some(r) = geometry.bounding_rect() {
-                    bbox.extend(&Bbox::from(r));
-                }
-                Feature {
-                    id,
-                    geometry,
-                    properties,
-                }
-            })
+        let count = schema.fields.len();
+        // A layout that holds every field in schema order lets values be typed where
+        // they are, without a new vector per feature.
+        let in_order: Vec<bool> = layouts
+            .iter()
+            .map(|l| l.len() == count && l.iter().enumerate().all(|(i, &f)| i == f))
             .collect();
-        report.features_accepted = features.len() as u64;
+        let mut missing = vec![0u64; count];
+        let mut bbox = Bbox::empty();
+        for (feature, &layout) in accepted.iter_mut().zip(&layout_of) {
+            if in_order[layout] {
+                for (value, field) in feature.properties.iter_mut().zip(&schema.fields) {
+                    *value = coerce(std::mem::take(value), field.field_type);
+                }
+            } else {
+                let mut properties = vec![Value::Null; count];
+                let values = std::mem::take(&mut feature.properties);
+                for (&i, value) in layouts[layout].iter().zip(values) {
+                    properties[i] = coerce(value, schema.fields[i].field_type);
+                }
+                feature.properties = properties;
+            }
+            for (count, value) in missing.iter_mut().zip(&feature.properties) {
+                *count += u64::from(value.is_null());
+            }
+            if let Some(r) = feature.geometry.bounding_rect() {
+                bbox.extend(&Bbox::from(r));
+            }
+        }
+        report.features_accepted = accepted.len() as u64;
         report.bbox = (!bbox.is_empty()).then_some(bbox);
         for (field, count) in schema.fields.iter().zip(missing) {
             report.missing_values.insert(field.name.clone(), count);
@@ -454,6 +478,29 @@ impl LayerBuilder {
                 .field_types
                 .insert(field.name.clone(), field.field_type);
         }
-        (schema, features, report)
+        (schema, accepted, report)
+    }
+}
+
+/// Widens the type of field `index` to hold `value`; `untyped` lists the fields seen
+/// only with nulls so far.
+fn widen(fields: &mut [Field], untyped: &mut Vec<usize>, index: usize, value: &Value) {
+    if let Some(t) = value.field_type() {
+        let field = &mut fields[index];
+        field.field_type = if let Some(pos) = untyped.iter().position(|&u| u == index) {
+            untyped.swap_remove(pos);
+            t
+        } else {
+            field.field_type.merge(t)
+        };
+    }
+}
+
+/// `value` as a value of type `to`, null when it cannot be one.
+fn coerce(value: Value, to: FieldType) -> Value {
+    if value.is_null() || value.field_type() == Some(to) {
+        value
+    } else {
+        value.coerce(to).unwrap_or(Value::Null)
     }
 }

@@ -38,7 +38,10 @@ use ::csv::{ByteRecord, ReaderBuilder};
 use geo_types::Geometry;
 
 use super::text::{Line, LineReader, LineTracker, TextEncoding, decode};
-use super::{BoxError, CsvOptions, Progress, RawFeature, ReadError, Result, SourceReader};
+use super::{
+    BoxError, CsvOptions, Name, Progress, Properties, PropertyNames, RawFeature, ReadError, Result,
+    SourceReader,
+};
 use crate::model::quality::SourcePosition;
 use cells::{infer, looks_like_geometry, parse_geometry_text, parse_number, split_srid};
 
@@ -67,6 +70,9 @@ pub struct CsvReader {
     reader: ::csv::Reader<LineTracker<File>>,
     columns: Vec<String>,
     geometry: GeometryColumns,
+    /// The names of the columns that are properties (all but the geometry's), shared
+    /// by every row.
+    names: PropertyNames,
     decimal_comma: bool,
     /// The first data row, read at open to confirm a WKT column.
     pending: Option<ByteRecord>,
@@ -134,11 +140,19 @@ impl CsvReader {
                 .map(|srid| format!("EPSG:{srid}")),
             _ => None,
         };
+        let names = PropertyNames::new(
+            columns
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| !is_geometry_column(geometry, i))
+                .map(|(_, name)| Name::from(name.as_str())),
+        );
         Ok(Self {
             path: path.to_owned(),
             reader,
             columns,
             geometry,
+            names,
             decimal_comma: delimiter != b',',
             pending,
             record: ByteRecord::new(),
@@ -147,13 +161,6 @@ impl CsvReader {
             crs,
             done: false,
         })
-    }
-
-    fn is_geometry_column(&self, i: usize) -> bool {
-        match self.geometry {
-            GeometryColumns::LonLat { lon, lat } => i == lon || i == lat,
-            GeometryColumns::Wkt(wkt) => i == wkt,
-        }
     }
 
     /// Turns a row into a feature; `None` for a row of empty cells.
@@ -213,14 +220,14 @@ impl CsvReader {
                 }));
             }
         };
-        let properties = (0..self.columns.len())
-            .filter(|&i| !self.is_geometry_column(i))
-            .map(|i| (self.columns[i].clone(), infer(&cell(i))))
+        let values = (0..self.columns.len())
+            .filter(|&i| !is_geometry_column(self.geometry, i))
+            .map(|i| infer(&cell(i)))
             .collect();
         Some(Ok(RawFeature {
             at,
             geometry,
-            properties,
+            properties: Properties::new(self.names.clone(), values),
         }))
     }
 
@@ -350,6 +357,13 @@ fn column(columns: &[String], name: &str) -> Option<usize> {
 /// The first of `names` that is a column.
 fn first_column(columns: &[String], names: &[&str]) -> Option<usize> {
     names.iter().find_map(|name| column(columns, name))
+}
+
+fn is_geometry_column(geometry: GeometryColumns, i: usize) -> bool {
+    match geometry {
+        GeometryColumns::LonLat { lon, lat } => i == lon || i == lat,
+        GeometryColumns::Wkt(wkt) => i == wkt,
+    }
 }
 
 /// Finds the geometry columns from the options, or by name (see the module docs).

@@ -17,7 +17,7 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::text::{TextEncoding, decode};
-use super::{ReadError, Result};
+use super::{Name, PropertyNames, ReadError, Result};
 use crate::model::Value;
 
 /// The field descriptor terminator.
@@ -41,8 +41,8 @@ pub(crate) struct Field {
 pub(crate) enum Row {
     /// Marked deleted: not a feature.
     Deleted,
-    /// Values in column order.
-    Values(Vec<(String, Value)>),
+    /// Values in column order (see [`DbfReader::names`]).
+    Values(Vec<Value>),
 }
 
 /// Reads a `.dbf` file record by record.
@@ -50,6 +50,8 @@ pub(crate) struct DbfReader {
     path: PathBuf,
     input: BufReader<File>,
     fields: Vec<Field>,
+    /// The field names, shared by every row.
+    names: PropertyNames,
     num_records: u64,
     next_record: u64,
     encoding: TextEncoding,
@@ -141,15 +143,22 @@ impl DbfReader {
             0x03 | 0x57 => TextEncoding::Windows1252,
             _ => TextEncoding::Auto,
         });
+        let names = PropertyNames::new(fields.iter().map(|f| Name::from(f.name.as_str())));
         Ok(Self {
             path: path.to_owned(),
             input,
             fields,
+            names,
             num_records,
             next_record: 0,
             encoding,
             record: vec![0; record_len],
         })
+    }
+
+    /// The field names, in the order of a row's values.
+    pub(crate) fn names(&self) -> &PropertyNames {
+        &self.names
     }
 
     /// The number of records the header declares.
@@ -186,7 +195,7 @@ impl DbfReader {
             .iter()
             .map(|field| {
                 let raw = &self.record[field.offset..field.offset + field.len];
-                (field.name.clone(), value(field, raw, self.encoding))
+                value(field, raw, self.encoding)
             })
             .collect();
         Ok(Some(Row::Values(values)))

@@ -27,8 +27,9 @@ use std::path::{Path, PathBuf};
 
 use ::flatgeobuf::GeometryType;
 
+use super::properties::Columns;
 use super::{
-    MAX_FEATURE_BYTES, Progress, RawFeature, ReadError, Result, SourceReader, dedupe_properties,
+    MAX_FEATURE_BYTES, Progress, Properties, RawFeature, ReadError, Result, SourceReader,
     feature_at,
 };
 use crate::model::Value;
@@ -55,6 +56,8 @@ pub struct FgbReader {
     pos: u64,
     bytes_total: u64,
     columns: Vec<Column>,
+    /// The header's column names as property names.
+    names: Columns,
     geometry_type: GeometryType,
     /// Features the header declares; 0 when unknown (a streamed file).
     features_count: u64,
@@ -120,7 +123,7 @@ impl FgbReader {
             }
         })?;
 
-        let columns = header
+        let columns: Vec<Column> = header
             .columns()
             .map(|columns| {
                 columns
@@ -175,12 +178,14 @@ impl FgbReader {
         input.seek_relative(skip).map_err(io)?;
         pos += index_bytes;
 
+        let names = Columns::new(columns.iter().map(|c| c.name.as_str()));
         Ok(Self {
             path: path.to_owned(),
             input: Some(input),
             pos,
             bytes_total,
             columns,
+            names,
             geometry_type,
             features_count,
             crs,
@@ -279,17 +284,20 @@ impl FgbReader {
             })
         });
         let columns = own_columns.as_deref().unwrap_or(&self.columns);
-        let values = decode_properties(
+        let values: Vec<Value> = decode_properties(
             feature.properties().map(|p| p.bytes()).unwrap_or_default(),
             columns,
         )
         .map_err(|message| ReadError::feature(&self.path, at, message))?;
-        let mut properties: Vec<(String, Value)> = columns
-            .iter()
-            .zip(values)
-            .map(|(c, v)| (c.name.clone(), v))
-            .collect();
-        dedupe_properties(&mut properties);
+        let properties = match &own_columns {
+            None => self.names.properties(values),
+            Some(own) => Properties::from_pairs(
+                own.iter()
+                    .zip(values)
+                    .map(|(c, v)| (c.name.clone(), v))
+                    .collect(),
+            ),
+        };
         Ok(RawFeature {
             at,
             geometry,

@@ -1,6 +1,7 @@
 //! GeoJSON (RFC 7946): a FeatureCollection streamed feature by feature, or a file that
-//! holds a single Feature or a bare Geometry. Also the parsing of one Feature object,
-//! shared with [`super::geojsonseq`].
+//! holds a single Feature or a bare Geometry. Also the reference parsing of one Feature
+//! object; the readers (this one and [`super::geojsonseq`]) go through the faster
+//! `geojson_fast`, which falls back on it.
 //!
 //! # Streaming
 //! The top-level object is walked with a byte scanner (`read::json_scan`); each
@@ -29,10 +30,11 @@ use geo_types::{
 use geojson::{GeometryValue, Position};
 use serde::de::{Deserializer, MapAccess, Visitor};
 
+use super::geojson_fast::FeatureParser;
 use super::json_scan::{Captured, JsonScanner, ScanError};
 use super::{
-    BoxError, MAX_FEATURE_BYTES, Progress, RawFeature, ReadError, Result, SourceReader,
-    dedupe_properties, feature_at,
+    BoxError, MAX_FEATURE_BYTES, Progress, Properties, RawFeature, ReadError, Result, SourceReader,
+    feature_at,
 };
 use crate::model::Value;
 use crate::model::quality::SourcePosition;
@@ -72,6 +74,7 @@ pub struct GeoJsonReader {
     next_feature: u64,
     /// The text of the current feature.
     buf: Vec<u8>,
+    parser: FeatureParser,
 }
 
 /// Where [`read_members`] stopped.
@@ -139,6 +142,7 @@ impl GeoJsonReader {
             single: None,
             next_feature: 1,
             buf: Vec::new(),
+            parser: FeatureParser::new(),
         };
         match stop {
             Stop::Features => reader.scanner = Some(scanner),
@@ -206,7 +210,11 @@ impl GeoJsonReader {
         let error = match framed {
             Ok(Some(Captured::Whole)) => {
                 self.next_feature += 1;
-                return Some(parse_feature(&self.buf, at).map_err(|e| e.at(&self.path, at)));
+                return Some(
+                    self.parser
+                        .parse(&self.buf, at)
+                        .map_err(|e| e.at(&self.path, at)),
+                );
             }
             Ok(Some(Captured::TooLong)) => {
                 self.next_feature += 1;
@@ -409,31 +417,31 @@ struct FeatureObject {
     #[serde(default)]
     geometry: Option<geojson::Geometry>,
     #[serde(default)]
-    properties: Option<Properties>,
+    properties: Option<JsonProperties>,
 }
 
 /// A `properties` object with its members in source order (`serde_json::Map` sorts
 /// them unless serde_json's `preserve_order` feature is on).
-struct Properties(Vec<(String, serde_json::Value)>);
+struct JsonProperties(Vec<(String, serde_json::Value)>);
 
-impl<'de> serde::Deserialize<'de> for Properties {
+impl<'de> serde::Deserialize<'de> for JsonProperties {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct PropertiesVisitor;
 
         impl<'de> Visitor<'de> for PropertiesVisitor {
-            type Value = Properties;
+            type Value = JsonProperties;
 
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a properties object")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Properties, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonProperties, A::Error> {
                 // The hint comes from the data: bound what is reserved up front.
                 let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
                 while let Some(member) = map.next_entry::<String, serde_json::Value>()? {
                     members.push(member);
                 }
-                Ok(Properties(members))
+                Ok(JsonProperties(members))
             }
         }
 
@@ -443,6 +451,9 @@ impl<'de> serde::Deserialize<'de> for Properties {
 
 /// Parses one Feature object (or a bare Geometry object, read as a feature without
 /// properties) from its JSON text, as the feature at `at`.
+///
+/// The reference parser: readers go through [`FeatureParser`], which is faster and
+/// falls back on this one for errors and rare shapes.
 pub(crate) fn parse_feature(text: &[u8], at: SourcePosition) -> Result<RawFeature, FeatureError> {
     let invalid = |e: serde_json::Error| FeatureError {
         message: "invalid GeoJSON".to_owned(),
@@ -456,14 +467,15 @@ pub(crate) fn parse_feature(text: &[u8], at: SourcePosition) -> Result<RawFeatur
                 .map(|g| to_geo(&g.value))
                 .transpose()
                 .map_err(FeatureError::new)?;
-            let mut properties: Vec<(String, Value)> = object
-                .properties
-                .map(|p| p.0)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(name, value)| (name, Value::from_json(&value)))
-                .collect();
-            dedupe_properties(&mut properties);
+            let properties = Properties::from_pairs(
+                object
+                    .properties
+                    .map(|p| p.0)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(name, value)| (name, Value::from_json(&value)))
+                    .collect(),
+            );
             Ok(RawFeature {
                 at,
                 geometry,
@@ -476,7 +488,7 @@ pub(crate) fn parse_feature(text: &[u8], at: SourcePosition) -> Result<RawFeatur
             Ok(RawFeature {
                 at,
                 geometry: Some(geometry),
-                properties: Vec::new(),
+                properties: Properties::default(),
             })
         }
         "FeatureCollection" => Err(FeatureError::new(

@@ -17,7 +17,9 @@
 //! 2. An error is either per feature ([`ReadError::is_fatal`] is false: the reader goes
 //!    on with the next feature) or fatal (the file cannot be read further): after a
 //!    fatal error the iterator returns `None`, and after `None` it stays `None`.
-//! 3. Property names are unique within a feature and come in source order.
+//! 3. Property names are unique within a feature and come in source order. Features
+//!    with the same names in the same order should share one [`PropertyNames`] list
+//!    (the pipeline then matches names to columns once per list, not per feature).
 //! 4. Geometries are two-dimensional: Z and M values are dropped.
 //! 5. Malformed input gives an error, never a panic; memory taken on the file's say-so
 //!    is capped by a named limit (see [`MAX_FEATURE_BYTES`]) or by the file's size.
@@ -30,8 +32,10 @@ pub mod csv;
 mod dbf;
 pub mod flatgeobuf;
 pub mod geojson;
+mod geojson_fast;
 pub mod geojsonseq;
 mod json_scan;
+mod properties;
 pub mod shapefile;
 mod text;
 
@@ -43,6 +47,7 @@ use geo_types::Geometry;
 pub use crate::ingest::format::Format;
 use crate::model::Value;
 use crate::model::quality::SourcePosition;
+pub use properties::{Name, Properties, PropertyNames};
 
 /// The largest single feature (one GeoJSON object, one line, one FlatGeobuf or
 /// shapefile record) a reader accepts, in bytes.
@@ -62,7 +67,7 @@ pub struct RawFeature {
     /// The geometry in the file's CRS, `None` when the feature has none.
     pub geometry: Option<Geometry<f64>>,
     /// Properties in source order, names unique.
-    pub properties: Vec<(String, Value)>,
+    pub properties: Properties,
 }
 
 /// How far a reader has got through its file, for a progress bar.

@@ -34,7 +34,10 @@ use geo_types::{
 
 use super::dbf::{DbfReader, Row, cpg_encoding};
 use super::text::{TextEncoding, decode};
-use super::{MAX_FEATURE_BYTES, Progress, RawFeature, ReadError, Result, SourceReader, feature_at};
+use super::{
+    MAX_FEATURE_BYTES, Progress, Properties, RawFeature, ReadError, Result, SourceReader,
+    feature_at,
+};
 
 /// The size of the `.shp` header.
 const HEADER_BYTES: u64 = 100;
@@ -181,11 +184,11 @@ impl ShapefileReader {
     fn next_record(&mut self) -> Option<Result<RawFeature>> {
         let at = feature_at(self.next_record);
         self.next_record += 1;
-        let properties = match self.dbf.as_mut().map(DbfReader::next_row) {
-            None => Vec::new(),
-            Some(Ok(Some(Row::Values(values)))) => values,
-            Some(Ok(Some(Row::Deleted))) => return None,
-            Some(Ok(None)) => {
+        let properties = match self.dbf.as_mut().map(|dbf| (dbf.next_row(), dbf.names())) {
+            None => Properties::default(),
+            Some((Ok(Some(Row::Values(values))), names)) => Properties::new(names.clone(), values),
+            Some((Ok(Some(Row::Deleted)), _)) => return None,
+            Some((Ok(None), _)) => {
                 let rows = self.dbf.as_ref().map_or(0, DbfReader::num_records);
                 return Some(Err(ReadError::corrupt(
                     &self.path,
@@ -193,7 +196,7 @@ impl ShapefileReader {
                     format!("the .dbf has {rows} records but the .shp has more shapes"),
                 )));
             }
-            Some(Err(e)) => return Some(Err(e)),
+            Some((Err(e), _)) => return Some(Err(e)),
         };
         let geometry = check_counts(&self.buf)
             .and_then(|()| {

@@ -104,7 +104,7 @@ impl<R: BufRead> LineReader<R> {
                 break;
             }
             any = true;
-            let newline = available.iter().position(|&b| b == b'\n');
+            let newline = memchr::memchr(b'\n', available);
             let take = newline.unwrap_or(available.len());
             if !too_long {
                 if buf.len() + take > self.max_len {
