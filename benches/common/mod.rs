@@ -1,7 +1,10 @@
 //! Deterministic synthetic city for benchmarks: `n` parcels on a rotated grid around
-//! Barcelona, 6 vertices each, with the property columns of a cadastre.
+//! Barcelona, 6 vertices each, with the property columns of a cadastre; mobility
+//! pings and districts in [`pings`].
 
 #![allow(dead_code, reason = "each bench uses a different part")]
+
+pub mod pings;
 
 use geo_types::{Coord, Geometry, LineString, Polygon};
 use tessera::index::IndexedLayer;
