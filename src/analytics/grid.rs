@@ -271,6 +271,12 @@ pub fn bin(
     let mut sums = stats.value.then(|| vec![0f64; cells + DUMPS as usize]);
     let mut valued = stats.value.then(|| vec![0u32; cells + DUMPS as usize]);
     let values = points.values().unwrap_or(&[]);
+    // For distinct counts, the in-grid points (row, cell) are remembered in the first
+    // pass so that the second one reads only them: a tile usually holds a small part
+    // of a city's points, and re-scanning all of them doubled the cost of a tile.
+    let remember = stats.distinct && grid_is_small(spec, points);
+    let rescan = stats.distinct && !remember;
+    let mut inside: Option<Vec<(u32, u32)>> = remember.then(Vec::new);
     let mut buf = [0u32; CHUNK];
     points.for_each_chunk(selection, |xs, ys, rows| {
         frame.cells(xs, ys, &mut buf);
@@ -283,11 +289,22 @@ pub fn bin(
         if let (Some(sums), Some(valued)) = (sums.as_mut(), valued.as_mut()) {
             add_values(chunk, rows, values, sums, valued);
         }
+        if let Some(list) = inside.as_mut() {
+            let limit = u32::try_from(cells).unwrap_or(u32::MAX);
+            for (j, &c) in chunk.iter().enumerate() {
+                if c < limit {
+                    // Rows are below MAX_ROWS < 2^32.
+                    list.push((u32::try_from(rows.row(j)).unwrap_or(u32::MAX), c));
+                }
+            }
+        }
     });
     counts.truncate(cells);
-    let distinct = stats
-        .distinct
-        .then(|| distinct_of_cells(points, selection, &frame, &counts));
+    let distinct = if rescan {
+        Some(distinct_by_rescan(points, selection, &frame, &counts))
+    } else {
+        inside.map(|inside| distinct_of_cells(points, &inside, &counts))
+    };
     Ok(GridBins {
         spec: *spec,
         counts,
@@ -321,25 +338,35 @@ fn add_values(
     }
 }
 
-/// Distinct persons per cell: a second pass drops each point's person into its
-/// cell's slice of one array (a counting sort, with the counts of the first pass as
-/// sizes), then [`distinct_in_groups`] counts each slice in linear time. Points
-/// outside the grid write to scratch slots past the end, so the pass stays
-/// branch-free.
-fn distinct_of_cells(
+/// True when the grid covers under a sixteenth of the points' extent: then few points
+/// fall in it and remembering them beats a second scan of the whole selection.
+fn grid_is_small(spec: &GridSpec, points: &PointColumns) -> bool {
+    let Some(extent) = points.extent() else {
+        return true;
+    };
+    let area = |r: &MercatorRect| (r.max_x - r.min_x).max(0.0) * (r.max_y - r.min_y).max(0.0);
+    let grid = spec.rect();
+    let overlap = MercatorRect {
+        min_x: grid.min_x.max(extent.min_x),
+        min_y: grid.min_y.max(extent.min_y),
+        max_x: grid.max_x.min(extent.max_x),
+        max_y: grid.max_y.min(extent.max_y),
+    };
+    area(&overlap) * 16.0 < area(&extent)
+}
+
+/// Distinct persons per cell when most points fall in the grid: a second pass over
+/// the selection drops each point's person into its cell's slice of one array (a
+/// counting sort, with the counts of the first pass as sizes); points outside the grid
+/// write to scratch slots past the end, so the pass stays branch-free.
+fn distinct_by_rescan(
     points: &PointColumns,
     selection: &Selection,
     frame: &Frame,
     counts: &[u32],
 ) -> Vec<u32> {
     let persons = points.persons().unwrap_or(&[]);
-    let mut start = Vec::with_capacity(counts.len() + 1);
-    let mut total = 0usize;
-    start.push(0);
-    for &c in counts {
-        total += c as usize;
-        start.push(total);
-    }
+    let (start, total) = group_starts(counts);
     let mut next: Vec<usize> = start[..counts.len()].to_vec();
     next.extend((0..DUMPS as usize).map(|d| total + d));
     let mut grouped = vec![NO_PERSON; total + DUMPS as usize];
@@ -357,6 +384,38 @@ fn distinct_of_cells(
         }
     });
     distinct_in_groups(&grouped[..total], &start, points.person_count())
+}
+
+/// Where each cell's slice starts in a grouped array, and the total length.
+fn group_starts(counts: &[u32]) -> (Vec<usize>, usize) {
+    let mut start = Vec::with_capacity(counts.len() + 1);
+    let mut total = 0usize;
+    start.push(0);
+    for &c in counts {
+        total += c as usize;
+        start.push(total);
+    }
+    (start, total)
+}
+
+/// Distinct persons per cell: the in-grid points `(row, cell)` of the first pass are
+/// dropped into their cell's slice of one array (a counting sort, with the counts of
+/// the first pass as sizes), then [`distinct_in_groups`] counts each slice in linear
+/// time.
+fn distinct_of_cells(points: &PointColumns, inside: &[(u32, u32)], counts: &[u32]) -> Vec<u32> {
+    let persons = points.persons().unwrap_or(&[]);
+    let (start, total) = group_starts(counts);
+    let mut next: Vec<usize> = start[..counts.len()].to_vec();
+    let mut grouped = vec![NO_PERSON; total];
+    for &(row, cell) in inside {
+        if let Some(slot) = next.get_mut(cell as usize) {
+            if let Some(g) = grouped.get_mut(*slot) {
+                *g = persons.get(row as usize).copied().unwrap_or(NO_PERSON);
+            }
+            *slot += 1;
+        }
+    }
+    distinct_in_groups(&grouped, &start, points.person_count())
 }
 
 #[cfg(test)]
@@ -391,6 +450,49 @@ mod tests {
     /// Barcelona at zoom 12, a 4×4 grid.
     fn spec() -> GridSpec {
         GridSpec::for_tile(TileId::new(12, 2072, 1529).expect("tile"), 4).expect("spec")
+    }
+
+    /// Both ways of counting distinct persons (remembering the in-grid points, or
+    /// scanning again) give the same answer.
+    #[test]
+    fn distinct_paths_agree() {
+        let s = spec();
+        let ts = Some("2024-05-06T08:00:00Z");
+        let people = ["p1", "p2", "p3", "p1", "p2", "p4", "p1", "p5"];
+        let pings = |far: bool| {
+            let mut v: Vec<_> = people
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let col = u32::try_from(i % 4).expect("small");
+                    ping(i as u64 + 1, centre(&s, col, col), ts, p, None)
+                })
+                .collect();
+            if far {
+                // Widens the extent so the grid is small against it.
+                v.push(ping(99, (0.0, 0.0), ts, "p9", None));
+            }
+            v
+        };
+        let spec_distinct = StatsSpec {
+            distinct: true,
+            value: false,
+        };
+        let fields = PointFields {
+            time: Some("ts"),
+            person: Some("device"),
+            value: None,
+        };
+        let near = PointColumns::build(&layer_of(pings(false)), &fields).expect("build");
+        let far = PointColumns::build(&layer_of(pings(true)), &fields).expect("build");
+        assert!(!grid_is_small(&s, &near) && grid_is_small(&s, &far));
+        let a = bin(&near, &Selection::Range(0..near.len()), &s, spec_distinct).expect("bin");
+        let b = bin(&far, &Selection::Range(0..far.len()), &s, spec_distinct).expect("bin");
+        for col in 0..4 {
+            assert_eq!(a.stats(col, col), b.stats(col, col), "cell {col}");
+        }
+        assert_eq!(a.stats(0, 0).distinct, Some(2));
+        assert_eq!(a.stats(2, 2).distinct, Some(2));
     }
 
     #[test]
