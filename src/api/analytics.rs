@@ -144,6 +144,8 @@ struct AnalyticsParams {
     h3_res: Option<u8>,
     bbox: Option<Bbox>,
     epsilon: Option<Epsilon>,
+    /// Property equality filters on the point layer, as given.
+    properties: Vec<(String, String)>,
 }
 
 fn parse_params(pairs: &[(String, String)], allowed: &[&str]) -> ApiResult<AnalyticsParams> {
@@ -155,6 +157,7 @@ fn parse_params(pairs: &[(String, String)], allowed: &[&str]) -> ApiResult<Analy
         h3_res: None,
         bbox: None,
         epsilon: None,
+        properties: Vec::new(),
     };
     let (mut from, mut to) = (None, None);
     let number = |name: &str, v: &str| {
@@ -194,11 +197,8 @@ fn parse_params(pairs: &[(String, String)], allowed: &[&str]) -> ApiResult<Analy
                 p.bbox = Some(Bbox::parse(value).map_err(|e| ApiError::BadRequest(e.to_string()))?);
             }
             other if allowed.contains(&other) => {}
-            other => {
-                return Err(ApiError::BadRequest(format!(
-                    "unknown query parameter {other:?}"
-                )));
-            }
+            // Checked against the point layer's schema by `select_rows`.
+            _ => p.properties.push((key.clone(), value.clone())),
         }
     }
     let hours = std::mem::take(&mut p.filter.hours);
@@ -301,6 +301,51 @@ fn budget_json(spent: Option<&Remaining>, epsilon: Option<Epsilon>) -> J {
             "remaining_today": r.remaining,
         })
     })
+}
+
+/// Refuses property filters where a query does not support them.
+fn reject_property_filters(params: &AnalyticsParams) -> ApiResult<()> {
+    match params.properties.first() {
+        Some((name, _)) => Err(ApiError::BadRequest(format!(
+            "unknown query parameter {name:?}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The rows of `points` passing the time filter and the property filters, which must
+/// name fields of `layer` (anything else is an unknown parameter).
+fn select_rows(
+    points: &PointColumns,
+    layer: &IndexedLayer,
+    params: &AnalyticsParams,
+) -> ApiResult<Selection> {
+    if params.properties.is_empty() {
+        return Ok(points.select(&params.filter, None));
+    }
+    let schema = &layer.meta().schema;
+    let filters = params
+        .properties
+        .iter()
+        .map(|(name, text)| {
+            let field = schema.position(name).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "unknown query parameter {name:?} (not a field of layer {})",
+                    layer.meta().name
+                ))
+            })?;
+            let field_type = schema.fields[field].field_type;
+            let value = Value::parse_as(text, field_type).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "property {name:?} is of type {}, cannot compare it with {text:?}",
+                    field_type.json_schema_type()
+                ))
+            })?;
+            Ok(crate::model::PropertyFilter { field, value })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let mask = points.property_mask(layer, &filters)?;
+    Ok(points.select(&params.filter, Some(&mask)))
 }
 
 fn stats_spec(stat: &Stat, k: Option<&KAnonymity>) -> StatsSpec {
@@ -423,7 +468,7 @@ pub(super) async fn heatmap_tile(
         let k = k_for(&layer, params.k)?;
         let spec = stats_spec(&params.stat, k.as_ref());
         let points = cache.points(&layer, params.stat.value_field())?;
-        let rows: Selection = points.select(&params.filter, None);
+        let rows = select_rows(&points, &layer, &params)?;
         let grid = GridSpec::for_tile(tile, params.cells)?;
         let bins = grid_bin(&points, &rows, &grid, spec)?;
         let mut releaser = Releaser::new(k, params.epsilon);
@@ -528,7 +573,7 @@ fn heatmap_png(
     let k = k_for(&layer, params.k)?;
     let spec = stats_spec(&params.stat, k.as_ref());
     let points = state.analytics.points(&layer, None)?;
-    let rows = points.select(&params.filter, None);
+    let rows = select_rows(&points, &layer, &params)?;
     // k-anonymity is checked on blocks of PRIVACY_BLOCK pixels, not single pixels: a
     // pixel rarely holds k persons, a block of 16 × 16 pixels often does. The margin is
     // a whole number of blocks so that blocks align with the tile in every tile.
@@ -617,7 +662,7 @@ pub(super) async fn heatmap_geojson(
         let k = k_for(&layer, params.k)?;
         let spec = stats_spec(&params.stat, k.as_ref());
         let points = cache.points(&layer, params.stat.value_field())?;
-        let rows = points.select(&params.filter, None);
+        let rows = select_rows(&points, &layer, &params)?;
         let res = hex::resolution(params.h3_res.unwrap_or(9))?;
         let area = params.bbox.as_ref().map(crate::index::mercator_rect_of);
         let bins = hex::bin(&points, &rows, area.as_ref(), res, spec)?;
@@ -705,6 +750,7 @@ pub fn aggregate_collection(
             .ok_or_else(|| ApiError::BadRequest("cover=LAYER is required with measure".into()))?;
         let cover = layer_of(&cover_name)?;
         super::check_raw_access(cover.meta())?;
+        reject_property_filters(&params)?;
         return area_share_collection(&zones, &cover, field);
     }
     let points_name =
@@ -713,7 +759,7 @@ pub fn aggregate_collection(
     let k = k_for(&points_layer, params.k)?;
     let spec = stats_spec(&params.stat, k.as_ref());
     let points = cache.points(&points_layer, params.stat.value_field())?;
-    let rows = points.select(&params.filter, None);
+    let rows = select_rows(&points, &points_layer, &params)?;
     let index = cache.zones(&zones);
     let stats = points_in_zones(&points, &rows, &index, Boundary::Exclude, spec)?;
     let k_value = k.map(|k| k.k());
@@ -824,6 +870,7 @@ fn flow_lines(
         }
     };
     let params = parse_params(pairs, &["trips", "zones", "slot"])?;
+    reject_property_filters(&params)?;
     let meta = trips_layer.meta();
     let time_field = meta.time_field.as_deref().ok_or_else(|| {
         ApiError::BadRequest(format!(

@@ -430,3 +430,26 @@ fn cli_aggregate_writes_the_same_collection_to_a_file() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("nope"));
 }
+
+#[tokio::test]
+async fn property_filters_narrow_analytics_and_unknown_names_are_400() {
+    let server = server(false, 4, 4).await;
+    // Only the points of person e1 (one, in the east zone).
+    let (status, body) = server
+        .get_json("/aggregate?points=pings&zones=zones&person=e1")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(zone_props(&body, "east")["count"].as_u64(), Some(1));
+    assert_eq!(zone_props(&body, "west")["count"].as_u64(), Some(0));
+    let (status, body) = server
+        .get_json("/aggregate?points=pings&zones=zones&colour=red")
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("colour"))
+    );
+    let (status, _) = server.get_json("/heatmap/pings.geojson?v=abc").await;
+    assert_eq!(status, 400, "v is a number field");
+}
