@@ -5,7 +5,6 @@
 use geo_types::{Geometry, Polygon, point, polygon};
 
 use crate::index::IndexedLayer;
-use crate::model::meta::SourceInfo;
 use crate::model::{Feature, Field, FieldType, LayerMeta, LayerName, Schema, Sensitivity, Value};
 
 /// A layer with the given schema.
@@ -14,37 +13,22 @@ pub(crate) fn layer_with(
     fields: &[(&str, FieldType)],
     features: Vec<Feature>,
 ) -> IndexedLayer {
-    let meta = LayerMeta {
-        name: LayerName::new(name).expect("name"),
-        version: 1,
-        title: name.into(),
-        description: None,
-        license: None,
-        steward: None,
-        update_frequency: None,
-        sensitivity: Sensitivity::Personal,
-        id_field: None,
-        time_field: None,
-        geometry_type: "Mixed".into(),
-        feature_count: features.len() as u64,
-        bbox: None,
-        schema: Schema {
-            fields: fields
-                .iter()
-                .map(|(n, t)| Field {
-                    name: (*n).into(),
-                    field_type: *t,
-                })
-                .collect(),
-        },
-        source: SourceInfo {
-            path: String::new(),
-            format: String::new(),
-            sha256: String::new(),
-            crs: String::new(),
-        },
-        created_at: String::new(),
+    let schema = Schema {
+        fields: fields
+            .iter()
+            .map(|(n, t)| Field {
+                name: (*n).into(),
+                field_type: *t,
+            })
+            .collect(),
     };
+    let mut meta = LayerMeta::in_memory(
+        LayerName::new(name).expect("name"),
+        schema,
+        features.len() as u64,
+    );
+    meta.version = 1;
+    meta.sensitivity = Sensitivity::Personal;
     IndexedLayer::new(meta, features)
 }
 

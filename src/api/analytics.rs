@@ -26,7 +26,6 @@ use crate::analytics::privacy::{
 use crate::analytics::time_filter::{HourSet, TimeFilter, WeekdaySet, parse_instant};
 use crate::analytics::{AnalyticsError, Stats, StatsSpec};
 use crate::index::IndexedLayer;
-use crate::model::meta::SourceInfo;
 use crate::model::tile::mercator_to_lonlat;
 use crate::model::{Bbox, Feature, Field, FieldType, LayerMeta, Schema, Sensitivity, Value};
 
@@ -390,31 +389,11 @@ fn stat_fields() -> Vec<Field> {
 }
 
 fn analytic_layer(name: &str, fields: Vec<Field>, features: Vec<Feature>) -> IndexedLayer {
-    let meta = LayerMeta {
-        name: crate::model::LayerName::new(name).unwrap_or_else(|_| {
-            crate::model::LayerName::new("heatmap").unwrap_or_else(|e| unreachable!("{e}"))
-        }),
-        version: 0,
-        title: name.to_owned(),
-        description: None,
-        license: None,
-        steward: None,
-        update_frequency: None,
-        sensitivity: Sensitivity::Public,
-        id_field: None,
-        time_field: None,
-        geometry_type: "Polygon".into(),
-        feature_count: features.len() as u64,
-        bbox: None,
-        schema: Schema { fields },
-        source: SourceInfo {
-            path: String::new(),
-            format: "analytics".into(),
-            sha256: String::new(),
-            crs: "EPSG:4326".into(),
-        },
-        created_at: String::new(),
-    };
+    // Names come from served layers or constants, so they are valid; fall back anyway.
+    let name = crate::model::LayerName::new(name)
+        .or_else(|_| crate::model::LayerName::new("analytics"))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let meta = LayerMeta::in_memory(name, Schema { fields }, features.len() as u64);
     IndexedLayer::new(meta, features)
 }
 

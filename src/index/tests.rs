@@ -1,38 +1,19 @@
 use geo_types::{Geometry, point, polygon};
 
 use super::*;
-use crate::model::meta::SourceInfo;
-use crate::model::{Field, FieldType, LayerName, PropertyFilter, Schema, Sensitivity, Value};
+use crate::model::{Field, FieldType, LayerName, PropertyFilter, Schema, Value};
 
 fn layer(features: Vec<Feature>) -> IndexedLayer {
-    let meta = LayerMeta {
-        name: LayerName::new("t").expect("name"),
-        version: 1,
-        title: "t".into(),
-        description: None,
-        license: None,
-        steward: None,
-        update_frequency: None,
-        sensitivity: Sensitivity::Public,
-        id_field: None,
-        time_field: None,
-        geometry_type: "Mixed".into(),
-        feature_count: features.len() as u64,
-        bbox: None,
-        schema: Schema {
+    let meta = LayerMeta::in_memory(
+        LayerName::new("t").expect("name"),
+        Schema {
             fields: vec![Field {
                 name: "kind".into(),
                 field_type: FieldType::String,
             }],
         },
-        source: SourceInfo {
-            path: String::new(),
-            format: String::new(),
-            sha256: String::new(),
-            crs: String::new(),
-        },
-        created_at: String::new(),
-    };
+        features.len() as u64,
+    );
     IndexedLayer::new(meta, features)
 }
 

@@ -45,6 +45,37 @@ pub struct SourceInfo {
     pub crs: String,
 }
 
+impl LayerMeta {
+    /// Metadata for a layer made in memory rather than ingested (analytics output,
+    /// tests, benchmarks): public, version 0, titled by its name, with no provenance.
+    #[must_use]
+    pub fn in_memory(name: LayerName, schema: Schema, feature_count: u64) -> Self {
+        Self {
+            title: name.to_string(),
+            name,
+            version: 0,
+            description: None,
+            license: None,
+            steward: None,
+            update_frequency: None,
+            sensitivity: Sensitivity::Public,
+            id_field: None,
+            time_field: None,
+            geometry_type: "Mixed".into(),
+            feature_count,
+            bbox: None,
+            schema,
+            source: SourceInfo {
+                path: String::new(),
+                format: "memory".into(),
+                sha256: String::new(),
+                crs: "EPSG:4326".into(),
+            },
+            created_at: String::new(),
+        }
+    }
+}
+
 /// The metadata stored beside every layer version (`meta.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerMeta {
