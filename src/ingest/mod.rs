@@ -7,6 +7,7 @@
 //!
 //! May import: `model`, `crs`, `geometry_check`, `store`.
 
+mod builder;
 pub mod format;
 pub mod pipeline;
 mod progress;

@@ -4,24 +4,18 @@
 //! with its position and reason. A fatal read error, or an input in which no feature
 //! survives, stores nothing: the version being served stays as it was.
 
-use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use geo::BoundingRect as _;
 use geo_types::Geometry;
 use sha2::{Digest as _, Sha256};
 
+use super::builder::{Built, LayerBuilder};
 use super::format::{Format, FormatError};
-use super::read::{self, PropertyNames, RawFeature, ReadError, ReadOptions};
+use super::read::{self, ReadError, ReadOptions};
 use crate::crs::{Crs, CrsError, ToWgs84};
-use crate::geometry_check::{self, Checked, Fix};
 use crate::model::meta::SourceInfo;
-use crate::model::quality::SourcePosition;
-use crate::model::{
-    Bbox, Feature, Field, FieldType, LayerMeta, LayerName, QualityReport, Schema, Sensitivity,
-    Value,
-};
+use crate::model::{Feature, LayerMeta, LayerName, QualityReport, Schema, Sensitivity};
 use crate::store::{DataDir, StoreError};
 
 /// What to ingest and how to describe it in the catalog.
@@ -156,13 +150,29 @@ pub fn ingest(
         source,
     })?;
     let progress = super::progress::Progress::new(options.progress);
+    let parts = match format {
+        Format::GeoJsonSeq => read_parts(path),
+        _ => Vec::new(),
+    };
     // The file is hashed on a second thread while it is parsed. (Parsing and checking
     // on separate threads was tried and was slower: every parsed value is then freed
-    // on another thread than the one that allocated it.)
+    // on another thread than the one that allocated it. Threads that each parse and
+    // check their own part of the file do not have that problem.)
     let started = std::time::Instant::now();
     let (sha256, built) = std::thread::scope(|scope| {
         let hasher = scope.spawn(|| hash_file(path));
-        let built = build(reader, &to_wgs84, &progress);
+        let built = if parts.len() > 1 {
+            drop(reader);
+            match build_in_parts(path, &parts, &to_wgs84, &progress) {
+                Some(built) => built,
+                // A later part failed: read it all on one thread to fail as that would.
+                None => read::open(path, format, &options.read)
+                    .map_err(IngestError::from)
+                    .and_then(|reader| build(reader, &to_wgs84, &progress)),
+            }
+        } else {
+            build(reader, &to_wgs84, &progress)
+        };
         let sha256 = hasher.join().unwrap_or_else(|_| {
             Err(IngestError::Io {
                 path: path.to_owned(),
@@ -236,7 +246,7 @@ fn build(
     reader: Box<dyn read::SourceReader>,
     to_wgs84: &ToWgs84,
     progress: &super::progress::Progress,
-) -> Result<(Schema, Vec<Feature>, QualityReport), IngestError> {
+) -> Result<Built, IngestError> {
     let mut builder = LayerBuilder::default();
     for item in reader {
         match item {
@@ -247,6 +257,80 @@ fn build(
         progress.tick(builder.report.features_read);
     }
     Ok(builder.finish())
+}
+
+/// Files read on one thread when smaller than this, in bytes: below it, starting threads
+/// and joining their results saves too little to matter.
+const PARALLEL_MIN_BYTES: u64 = 32 * 1024 * 1024;
+
+/// The most threads that read one file.
+const MAX_READ_THREADS: usize = 8;
+
+/// How to cut a GeoJSONSeq file to read it on several threads: one part per available
+/// core, each at least [`PARALLEL_MIN_BYTES`]. No parts (one thread) when that is not
+/// worth it, or when the file cannot be cut: reading it will then say why.
+fn read_parts(path: &Path) -> Vec<std::ops::Range<u64>> {
+    let Ok(size) = std::fs::metadata(path).map(|m| m.len()) else {
+        return Vec::new();
+    };
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let by_size = usize::try_from(size / PARALLEL_MIN_BYTES).unwrap_or(usize::MAX);
+    let parts = threads.min(by_size).min(MAX_READ_THREADS);
+    if parts < 2 {
+        return Vec::new();
+    }
+    read::geojsonseq::split(path, parts).unwrap_or_default()
+}
+
+/// Reads, checks and types the GeoJSONSeq file `path` in `parts` (from
+/// [`read::geojsonseq::split`]), each on its own thread, and joins the results in file
+/// order: the same result as [`build`] on the whole file. `None` when a part other than
+/// the first fails to read, whose error [`build`] would report with other numbers.
+///
+/// Each thread parses and checks its own features, so memory is allocated and mostly
+/// freed by the thread that uses it.
+fn build_in_parts(
+    path: &Path,
+    parts: &[std::ops::Range<u64>],
+    to_wgs84: &ToWgs84,
+    progress: &super::progress::Progress,
+) -> Option<Result<Built, IngestError>> {
+    let build_part = |range: std::ops::Range<u64>| -> Result<LayerBuilder, ReadError> {
+        let reader = read::geojsonseq::GeoJsonSeqReader::open_range(path, range)?;
+        let mut builder = LayerBuilder::default();
+        for item in reader {
+            match item {
+                Ok(raw) => builder.add(raw, to_wgs84),
+                Err(e) if e.is_fatal() => return Err(e),
+                Err(e) => builder.reject_unreadable(&e),
+            }
+            progress.tick_part(builder.report.features_read);
+        }
+        Ok(builder)
+    };
+    let built: Vec<Result<LayerBuilder, ReadError>> = std::thread::scope(|scope| {
+        let later: Vec<_> = parts[1..]
+            .iter()
+            .map(|range| scope.spawn(|| build_part(range.clone())))
+            .collect();
+        let first = build_part(parts[0].clone());
+        std::iter::once(first)
+            .chain(later.into_iter().map(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }))
+            .collect()
+    });
+    let mut built = built.into_iter();
+    let mut whole = match built.next()? {
+        Ok(builder) => builder,
+        Err(e) => return Some(Err(e.into())),
+    };
+    for part in built {
+        whole.append(part.ok()?);
+    }
+    Some(Ok(whole.finish()))
 }
 
 fn parse_crs(text: &str) -> Result<Crs, CrsError> {
@@ -317,190 +401,63 @@ fn geometry_type_name(features: &[Feature]) -> String {
     }
 }
 
-/// How many recent lists of property names the builder remembers the fields of.
-const RECENT_LAYOUTS: usize = 8;
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
 
-/// Accumulates accepted features, the schema and the report.
-#[derive(Default)]
-struct LayerBuilder {
-    fields: Vec<Field>,
-    /// Fields seen so far only with null values; their type is still open.
-    untyped: Vec<usize>,
-    field_index: HashMap<String, usize, foldhash::fast::RandomState>,
-    /// Layouts: for each list of property names met, the field of each of its values.
-    layouts: Vec<Vec<usize>>,
-    /// Recently met lists of property names and their layout, most recent first.
-    /// Readers share one list between features with the same names, so matching a
-    /// feature's names to fields is mostly one pointer comparison, not a string
-    /// comparison or hash per property.
-    recent: Vec<(PropertyNames, usize)>,
-    /// Accepted features, their properties still as read: untyped, in the order of
-    /// their layout. [`Self::finish`] puts them in schema order in place.
-    accepted: Vec<Feature>,
-    /// The layout of each accepted feature's properties.
-    layout_of: Vec<usize>,
-    report: QualityReport,
-}
+    use super::*;
 
-impl LayerBuilder {
-    fn add(&mut self, raw: RawFeature, to_wgs84: &ToWgs84) {
-        self.report.features_read += 1;
-        let at = raw.at;
-        let Some(mut geometry) = raw.geometry else {
-            self.report.reject(at, "feature has no geometry");
-            return;
-        };
-        if let Err(e) = to_wgs84.transform_geometry(&mut geometry) {
-            self.report.reject(at, format!("cannot reproject: {e}"));
-            return;
-        }
-        let Checked { geometry, fixes } = match geometry_check::check(geometry) {
-            Ok(checked) => checked,
-            Err(rejected) => {
-                self.report.reject(at, rejected.to_string());
-                return;
-            }
-        };
-        // Reorienting rings to RFC 7946 is routine normalisation, not a repair.
-        let repairs: Vec<String> = fixes
-            .iter()
-            .filter(|f| !matches!(f, Fix::ReorientedRings))
-            .map(ToString::to_string)
-            .collect();
-        if !repairs.is_empty() {
-            self.report.repaired(at, repairs.join("; "));
-        }
-        let (names, values) = raw.properties.into_parts();
-        let layout = self.layout(&names, &values);
-        self.accepted.push(Feature {
-            id: at.feature,
-            geometry,
-            properties: values,
-        });
-        self.layout_of.push(layout);
-    }
-
-    fn reject_unreadable(&mut self, e: &ReadError) {
-        self.report.features_read += 1;
-        let at = e.position().unwrap_or(SourcePosition {
-            feature: self.report.features_read,
-            line: None,
-        });
-        self.report.reject(at, e.to_string());
-    }
-
-    /// The layout of properties `names`, widening the fields' types to hold `values`.
-    fn layout(&mut self, names: &PropertyNames, values: &[Value]) -> usize {
-        if let Some(i) = self.recent.iter().position(|(n, _)| n.same_list(names)) {
-            let layout = self.recent[i].1;
-            self.recent[..=i].rotate_right(1);
-            for (&field, value) in self.layouts[layout].iter().zip(values) {
-                widen(&mut self.fields, &mut self.untyped, field, value);
-            }
-            return layout;
-        }
-        let fields = names
-            .as_slice()
-            .iter()
-            .zip(values)
-            .map(|(name, value)| self.field(name.as_str(), value))
-            .collect();
-        self.layouts.push(fields);
-        let layout = self.layouts.len() - 1;
-        self.recent.truncate(RECENT_LAYOUTS - 1);
-        self.recent.insert(0, (names.clone(), layout));
-        layout
-    }
-
-    /// The index of field `name`, widening its type to hold `value`.
-    fn field(&mut self, name: &str, value: &Value) -> usize {
-        if let Some(&index) = self.field_index.get(name) {
-            widen(&mut self.fields, &mut self.untyped, index, value);
-            return index;
-        }
-        let index = self.fields.len();
-        self.fields.push(Field {
-            name: name.to_owned(),
-            field_type: value.field_type().unwrap_or(FieldType::String),
-        });
-        self.field_index.insert(name.to_owned(), index);
-        // A column that starts with nulls takes the type of its first value.
-        if value.is_null() {
-            self.untyped.push(index);
-        }
-        index
-    }
-
-    fn finish(self) -> (Schema, Vec<Feature>, QualityReport) {
-        let Self {
-            fields,
-            layouts,
-            mut accepted,
-            layout_of,
-            mut report,
-            ..
-        } = self;
-        let schema = Schema { fields };
-        let count = schema.fields.len();
-        // A layout that holds every field in schema order lets values be typed where
-        // they are, without a new vector per feature.
-        let in_order: Vec<bool> = layouts
-            .iter()
-            .map(|l| l.len() == count && l.iter().enumerate().all(|(i, &f)| i == f))
-            .collect();
-        let mut missing = vec![0u64; count];
-        let mut bbox = Bbox::empty();
-        for (feature, &layout) in accepted.iter_mut().zip(&layout_of) {
-            if in_order[layout] {
-                for (value, field) in feature.properties.iter_mut().zip(&schema.fields) {
-                    *value = coerce(std::mem::take(value), field.field_type);
+    #[test]
+    fn reading_in_parts_gives_what_one_reader_gives() {
+        // Lines of every kind the reader treats apart, so that cuts fall among them.
+        let mut text = String::from("\u{feff}");
+        for i in 0..300_u32 {
+            let x = f64::from(i) / 10.0;
+            let feature = |k: u32| {
+                let props = match k % 4 {
+                    0 => format!(r#"{{"a":{k},"b":"t{k}"}}"#),
+                    1 => format!(r#"{{"b":null,"a":{k}.5,"c":true}}"#),
+                    2 => r#"{"a":null}"#.to_owned(),
+                    _ => "null".to_owned(),
+                };
+                format!(
+                    r#"{{"type":"Feature","properties":{props},"geometry":{{"type":"Point","coordinates":[{x},{}]}}}}"#,
+                    k % 80
+                )
+            };
+            match i % 11 {
+                0 => text.push('\n'),
+                1 => text.push_str("{\"type\":\"Feature\",broken\n"),
+                2 => {
+                    let _ = writeln!(text, "\u{1e}{}\u{1e}{}", feature(i), feature(i + 1));
                 }
-            } else {
-                let mut properties = vec![Value::Null; count];
-                let values = std::mem::take(&mut feature.properties);
-                for (&i, value) in layouts[layout].iter().zip(values) {
-                    properties[i] = coerce(value, schema.fields[i].field_type);
+                3 => {
+                    let _ = write!(text, "{}\r\n", feature(i));
                 }
-                feature.properties = properties;
-            }
-            for (count, value) in missing.iter_mut().zip(&feature.properties) {
-                *count += u64::from(value.is_null());
-            }
-            if let Some(r) = feature.geometry.bounding_rect() {
-                bbox.extend(&Bbox::from(r));
+                4 => text.push_str("{\"type\":\"Feature\",\"geometry\":null,\"properties\":{}}\n"),
+                5 => text.push_str(
+                    "{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":[500,1]}}\n",
+                ),
+                _ => {
+                    let _ = writeln!(text, "{}", feature(i));
+                }
             }
         }
-        report.features_accepted = accepted.len() as u64;
-        report.bbox = (!bbox.is_empty()).then_some(bbox);
-        for (field, count) in schema.fields.iter().zip(missing) {
-            report.missing_values.insert(field.name.clone(), count);
-            report
-                .field_types
-                .insert(field.name.clone(), field.field_type);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("parts.geojsonl");
+        std::fs::write(&path, &text).expect("write");
+        let to_wgs84 = ToWgs84::new(&Crs::wgs84()).expect("identity");
+        let progress = super::super::progress::Progress::new(false);
+        let reader = read::open(&path, Format::GeoJsonSeq, &ReadOptions::default()).expect("open");
+        let whole = build(reader, &to_wgs84, &progress).expect("build");
+        assert!(whole.2.features_rejected > 0 && whole.2.features_accepted > 100);
+        for parts in [2, 3, 7, 64] {
+            let ranges = read::geojsonseq::split(&path, parts).expect("split");
+            assert!(ranges.len() > 1, "{parts}");
+            let joined = build_in_parts(&path, &ranges, &to_wgs84, &progress)
+                .expect("no part failed")
+                .expect("build");
+            assert_eq!(joined, whole, "{parts} parts");
         }
-        (schema, accepted, report)
-    }
-}
-
-/// Widens the type of field `index` to hold `value`; `untyped` lists the fields seen
-/// only with nulls so far.
-fn widen(fields: &mut [Field], untyped: &mut Vec<usize>, index: usize, value: &Value) {
-    if let Some(t) = value.field_type() {
-        let field = &mut fields[index];
-        field.field_type = if let Some(pos) = untyped.iter().position(|&u| u == index) {
-            untyped.swap_remove(pos);
-            t
-        } else {
-            field.field_type.merge(t)
-        };
-    }
-}
-
-/// `value` as a value of type `to`, null when it cannot be one.
-fn coerce(value: Value, to: FieldType) -> Value {
-    if value.is_null() || value.field_type() == Some(to) {
-        value
-    } else {
-        value.coerce(to).unwrap_or(Value::Null)
     }
 }

@@ -36,6 +36,16 @@ impl Progress {
         }
     }
 
+    /// Reports features read by one of several threads reading parts of a file; `read`
+    /// counts the part's features.
+    pub fn tick_part(&self, read: u64) {
+        if let Some(bar) = &self.bar
+            && read.is_multiple_of(TICK_EVERY)
+        {
+            bar.inc(TICK_EVERY);
+        }
+    }
+
     /// Removes the bar.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {

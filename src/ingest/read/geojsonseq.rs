@@ -5,10 +5,14 @@
 //! its line and reading goes on. Blank lines are skipped. A bare Geometry on a line is
 //! read as a feature without properties.
 //!
+//! Since lines stand alone, a large file can also be read in parts on several threads:
+//! [`split`] cuts it at line starts and [`GeoJsonSeqReader::open_range`] reads one part.
+//!
 //! May import: `model`, `ingest::read`.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read as _, Seek as _, SeekFrom, Take};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::geojson_fast::FeatureParser;
@@ -26,7 +30,7 @@ const BUFFER_BYTES: usize = 256 * 1024;
 /// Reads a GeoJSONSeq file. See the module documentation.
 pub struct GeoJsonSeqReader {
     path: PathBuf,
-    lines: Option<LineReader<BufReader<File>>>,
+    lines: Option<LineReader<BufReader<Take<File>>>>,
     bytes_total: u64,
     /// The current line.
     buf: Vec<u8>,
@@ -43,17 +47,38 @@ impl GeoJsonSeqReader {
     /// # Errors
     /// [`ReadError::Io`] when the file cannot be opened.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| ReadError::io(path, None, e))?;
-        let bytes_total = file
-            .metadata()
-            .map_err(|e| ReadError::io(path, None, e))?
-            .len();
+        Self::open_range(path, 0..u64::MAX)
+    }
+
+    /// Opens the lines of `path` in the byte range `range`, as [`split`] gives it (it
+    /// must start at the start of the file or of a line). Positions name the lines of
+    /// the whole file, but features are numbered from 1 within the range: a caller
+    /// that joins the parts adds the count of the features before.
+    ///
+    /// The lines before the range are counted here, which reads them.
+    ///
+    /// # Errors
+    /// [`ReadError::Io`] when the file cannot be opened or read up to the range.
+    pub fn open_range(path: &Path, range: Range<u64>) -> Result<Self> {
+        let io = |e| ReadError::io(path, None, e);
+        let mut file = File::open(path).map_err(io)?;
+        let bytes_total = file.metadata().map_err(io)?.len();
+        let lines_before = if range.start == 0 {
+            0
+        } else {
+            let lines = count_lines((&mut file).take(range.start)).map_err(io)?;
+            file.seek(SeekFrom::Start(range.start)).map_err(io)?;
+            lines
+        };
+        let mut lines = LineReader::new(
+            BufReader::with_capacity(BUFFER_BYTES, file.take(range.end - range.start)),
+            MAX_FEATURE_BYTES,
+        );
+        lines.line = lines_before;
+        lines.bytes = range.start;
         Ok(Self {
             path: path.to_owned(),
-            lines: Some(LineReader::new(
-                BufReader::with_capacity(BUFFER_BYTES, file),
-                MAX_FEATURE_BYTES,
-            )),
+            lines: Some(lines),
             bytes_total,
             buf: Vec::new(),
             pending: std::collections::VecDeque::new(),
@@ -129,6 +154,76 @@ impl Iterator for GeoJsonSeqReader {
     }
 }
 
+/// Cuts `path` into at most `parts` byte ranges of about the same size, each starting
+/// at the start of the file or of a line, to be read with
+/// [`GeoJsonSeqReader::open_range`]. Fewer when lines are longer than a part.
+///
+/// # Errors
+/// [`ReadError::Io`] when the file cannot be read.
+pub fn split(path: &Path, parts: usize) -> Result<Vec<Range<u64>>> {
+    let io = |e| ReadError::io(path, None, e);
+    let mut file = File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let parts = u64::try_from(parts.max(1)).unwrap_or(1);
+    let mut starts = vec![0];
+    for k in 1..parts {
+        let target = len / parts * k;
+        let &previous = starts.last().unwrap_or(&0);
+        if target <= previous {
+            continue;
+        }
+        // The line start at or after `target`: after the first line end from the byte
+        // before it on.
+        file.seek(SeekFrom::Start(target - 1)).map_err(io)?;
+        let Some(end) = find_line_end(&mut file).map_err(io)? else {
+            break;
+        };
+        let start = target + end;
+        if start >= len {
+            break;
+        }
+        if start > previous {
+            starts.push(start);
+        }
+    }
+    let mut ranges: Vec<Range<u64>> = starts.windows(2).map(|w| w[0]..w[1]).collect();
+    ranges.push(starts.last().copied().unwrap_or(0)..len);
+    Ok(ranges)
+}
+
+/// The offset of the first line end in `input`, if any.
+fn find_line_end(input: &mut impl std::io::Read) -> std::io::Result<Option<u64>> {
+    let mut buf = vec![0; 64 * 1024];
+    let mut offset = 0;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(None),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
+            return Ok(Some(offset + i as u64));
+        }
+        offset += n as u64;
+    }
+}
+
+/// The number of line ends in `input`.
+fn count_lines(mut input: impl std::io::Read) -> std::io::Result<u64> {
+    let mut buf = vec![0; BUFFER_BYTES];
+    let mut lines = 0;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(lines),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+    }
+}
+
 impl SourceReader for GeoJsonSeqReader {
     fn declared_crs(&self) -> Option<String> {
         None
@@ -148,6 +243,33 @@ mod tests {
     use super::*;
     use crate::model::Value;
     use geo_types::{Geometry, point};
+
+    #[test]
+    fn split_cuts_at_line_starts_and_ranges_keep_line_numbers() {
+        let text = "{\"type\":\"Point\",\"coordinates\":[1,2]}\n\n".repeat(50);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("split.geojsonl");
+        std::fs::write(&path, &text).expect("write");
+        for parts in [1, 2, 5, 1000] {
+            let ranges = split(&path, parts).expect("split");
+            assert!(ranges.len() <= parts);
+            assert_eq!(ranges[0].start, 0);
+            assert_eq!(ranges.last().map(|r| r.end), Some(text.len() as u64));
+            for pair in ranges.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start);
+                assert!(pair[0].start < pair[0].end);
+                let cut = usize::try_from(pair[1].start).expect("small");
+                assert_eq!(text.as_bytes()[cut - 1], b'\n', "{parts} parts");
+            }
+            let lines: Vec<Option<u64>> = ranges
+                .into_iter()
+                .flat_map(|range| GeoJsonSeqReader::open_range(&path, range).expect("open"))
+                .map(|item| item.expect("feature").at.line)
+                .collect();
+            let expected: Vec<Option<u64>> = (0..50).map(|i| Some(2 * i + 1)).collect();
+            assert_eq!(lines, expected, "{parts} parts");
+        }
+    }
 
     #[test]
     fn a_bad_line_is_reported_with_its_number_and_reading_goes_on() {
