@@ -67,6 +67,22 @@ impl GeometryWriter {
         &self.commands
     }
 
+    /// Starts a new feature: clears the previous commands and resets the cursor.
+    fn begin<'t>(
+        &mut self,
+        transform: &'t TileTransform,
+        bounds: ClipBox,
+        needs_clip: bool,
+    ) -> Context<'t> {
+        self.commands.clear();
+        self.cursor = [0, 0];
+        Context {
+            transform,
+            bounds,
+            needs_clip,
+        }
+    }
+
     /// Encodes `geometry` for a tile, replacing the previous feature's commands.
     /// Returns `None` when nothing of it is left in the tile.
     pub fn encode(
@@ -76,13 +92,7 @@ impl GeometryWriter {
         bounds: ClipBox,
         needs_clip: bool,
     ) -> Option<GeomType> {
-        self.commands.clear();
-        self.cursor = [0, 0];
-        let ctx = Context {
-            transform,
-            bounds,
-            needs_clip,
-        };
+        let ctx = self.begin(transform, bounds, needs_clip);
         let kind = match geometry {
             Geometry::Point(p) => {
                 self.points_of(&ctx, std::iter::once(p.0));
@@ -134,13 +144,7 @@ impl GeometryWriter {
         bounds: ClipBox,
         needs_clip: bool,
     ) -> Option<GeomType> {
-        self.commands.clear();
-        self.cursor = [0, 0];
-        let ctx = Context {
-            transform,
-            bounds,
-            needs_clip,
-        };
+        let ctx = self.begin(transform, bounds, needs_clip);
         let kind = match shape.kind() {
             ShapeKind::Polygon => {
                 for mut rings in shape.parts() {
