@@ -56,6 +56,8 @@ pub mod points;
 pub mod privacy;
 pub mod raster;
 mod stats;
+#[doc(hidden)]
+pub mod synthetic;
 pub mod time_filter;
 
 pub use error::{AnalyticsError, Result};
@@ -63,5 +65,3 @@ pub use stats::{NO_PERSON, Stats, StatsSpec};
 
 #[cfg(test)]
 mod test_data;
-#[cfg(test)]
-mod throughput;
