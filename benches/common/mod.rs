@@ -8,10 +8,7 @@ pub mod pings;
 
 use geo_types::{Coord, Geometry, LineString, Polygon};
 use tessera::index::IndexedLayer;
-use tessera::model::meta::SourceInfo;
-use tessera::model::{
-    Bbox, Feature, Field, FieldType, LayerMeta, LayerName, Schema, Sensitivity, Value,
-};
+use tessera::model::{Bbox, Feature, Field, FieldType, LayerMeta, LayerName, Schema, Value};
 
 /// City centre, degrees.
 pub const CENTRE: (f64, f64) = (2.17, 41.39);
@@ -119,29 +116,13 @@ pub fn parcels(n: usize) -> Vec<Feature> {
 
 /// Catalog metadata for a synthetic parcel layer.
 pub fn parcel_meta(n: usize) -> LayerMeta {
-    LayerMeta {
-        name: LayerName::new("parcels").expect("valid"),
-        version: 1,
-        title: "Synthetic parcels".into(),
-        description: None,
-        license: None,
-        steward: None,
-        update_frequency: None,
-        sensitivity: Sensitivity::Public,
-        id_field: None,
-        time_field: None,
-        geometry_type: "Polygon".into(),
-        feature_count: n as u64,
-        bbox: Some(Bbox::new(2.10, 41.34, 2.24, 41.44)),
-        schema: parcel_schema(),
-        source: SourceInfo {
-            path: String::new(),
-            format: String::new(),
-            sha256: String::new(),
-            crs: "EPSG:4326".into(),
-        },
-        created_at: String::new(),
-    }
+    let name = LayerName::new("parcels").expect("valid");
+    let mut meta = LayerMeta::in_memory(name, parcel_schema(), n as u64);
+    meta.version = 1;
+    meta.title = "Synthetic parcels".into();
+    meta.geometry_type = "Polygon".into();
+    meta.bbox = Some(Bbox::new(2.10, 41.34, 2.24, 41.44));
+    meta
 }
 
 /// An indexed synthetic parcel layer.

@@ -385,16 +385,21 @@ mod tests {
                 StatsSpec::default(),
             )
             .expect("bin");
-            let mut want: HashMap<CellIndex, u64> = HashMap::new();
-            for &(lon, lat) in &pts {
-                *want
-                    .entry(LatLng::new(lat, lon).expect("valid").to_cell(res))
-                    .or_default() += 1;
-            }
-            let got: HashMap<CellIndex, u64> =
-                bins.cells.iter().map(|c| (c.cell, c.stats.count)).collect();
-            assert_eq!(got, want);
+            assert_counts_match_h3o(&bins, &pts, res);
         }
+    }
+
+    /// The counts per cell equal those of calling `h3o` on each point.
+    fn assert_counts_match_h3o(bins: &HexBins, pts: &[(f64, f64)], res: Resolution) {
+        let mut want: HashMap<CellIndex, u64> = HashMap::new();
+        for &(lon, lat) in pts {
+            *want
+                .entry(LatLng::new(lat, lon).expect("valid").to_cell(res))
+                .or_default() += 1;
+        }
+        let got: HashMap<CellIndex, u64> =
+            bins.cells.iter().map(|c| (c.cell, c.stats.count)).collect();
+        assert_eq!(got, want);
     }
 
     #[test]
@@ -423,16 +428,8 @@ mod tests {
             StatsSpec::default(),
         )
         .expect("bin");
-        let mut want: HashMap<CellIndex, u64> = HashMap::new();
-        for &(lon, lat) in &pts {
-            *want
-                .entry(LatLng::new(lat, lon).expect("valid").to_cell(res))
-                .or_default() += 1;
-        }
-        let got: HashMap<CellIndex, u64> =
-            bins.cells.iter().map(|c| (c.cell, c.stats.count)).collect();
-        assert_eq!(got, want);
-        assert_eq!(got.len(), 200);
+        assert_counts_match_h3o(&bins, &pts, res);
+        assert_eq!(bins.cells.len(), 200);
     }
 
     #[test]

@@ -2,39 +2,19 @@ use geo::{Area as _, Contains as _, Validation as _};
 use geo_types::{LineString, Point, Polygon};
 
 use super::*;
-use crate::model::meta::SourceInfo;
 use crate::model::tile::mercator_to_lonlat;
-use crate::model::{Feature, Field, FieldType, LayerMeta, LayerName, Schema, Sensitivity, Value};
+use crate::model::{Feature, Field, FieldType, LayerMeta, LayerName, Schema, Value};
 
 fn meta(n: usize) -> LayerMeta {
-    LayerMeta {
-        name: LayerName::new("t").expect("name"),
-        version: 1,
-        title: "t".into(),
-        description: None,
-        license: None,
-        steward: None,
-        update_frequency: None,
-        sensitivity: Sensitivity::Public,
-        id_field: None,
-        time_field: None,
-        geometry_type: "Mixed".into(),
-        feature_count: n as u64,
-        bbox: None,
-        schema: Schema {
-            fields: vec![Field {
-                name: "weight".into(),
-                field_type: FieldType::Integer,
-            }],
-        },
-        source: SourceInfo {
-            path: String::new(),
-            format: String::new(),
-            sha256: String::new(),
-            crs: String::new(),
-        },
-        created_at: String::new(),
-    }
+    let schema = Schema {
+        fields: vec![Field {
+            name: "weight".into(),
+            field_type: FieldType::Integer,
+        }],
+    };
+    let mut meta = LayerMeta::in_memory(LayerName::new("t").expect("name"), schema, n as u64);
+    meta.version = 1;
+    meta
 }
 
 /// A ring given in Web Mercator metres around a point near Barcelona, unprojected.
