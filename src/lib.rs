@@ -10,10 +10,12 @@
 //! - [`tiles`]: Mapbox Vector Tile rendering from an indexed layer.
 //! - [`analytics`]: heatmap binning (grid, H3), zone aggregates, flows and privacy.
 //! - [`ingest`]: reading source files, validating and repairing geometry, reporting.
+//! - [`config`]: `tessera.toml`, the server's and each layer's settings.
 //! - [`api`]: the HTTP server (tiles, TileJSON, OGC API – Features).
 
 pub mod analytics;
 pub mod api;
+pub mod config;
 pub mod crs;
 pub mod geometry_check;
 pub mod index;

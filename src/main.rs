@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tessera::api::tile_cache::TileCache;
 use tessera::api::{self, AppState, Registry};
+use tessera::config::{DEFAULT_CONFIG_FILE, Settings};
 use tessera::ingest::format::Format;
 use tessera::ingest::read::{CsvOptions, ReadOptions};
 use tessera::ingest::{CatalogOptions, IngestOptions};
@@ -29,26 +30,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve every layer of the data folder (vector tiles, TileJSON, OGC API – Features).
-    Serve {
-        /// Folder holding the layer versions.
-        #[arg(long, default_value = "tessera-data")]
-        data_dir: PathBuf,
-        /// Address and port to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Public URL of the server, used in links (default: from the Host header).
-        #[arg(long)]
-        public_url: Option<String>,
-        /// When the data folder holds no layer, ingest every file of this folder first.
-        #[arg(long, default_value = "data")]
-        seed_from: PathBuf,
-        /// Seconds between checks for new layer versions.
-        #[arg(long, default_value_t = 2)]
-        reload_seconds: u64,
-        /// Size of the in-memory tile cache, MB (0 turns it off).
-        #[arg(long, default_value_t = 256)]
-        tile_cache_mb: u64,
-    },
+    /// Flags override the `[server]` section of the config file.
+    Serve(ServeArgs),
     /// Ingest a file as a new version of a layer, and print its quality report.
     Ingest(Box<IngestArgs>),
     /// Aggregate a point layer into zones (or measure area shares) and write GeoJSON,
@@ -60,6 +43,32 @@ enum Command {
         #[arg(long, default_value = "tessera-data")]
         data_dir: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Config file [default: ./tessera.toml when it exists].
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Folder holding the layer versions [default: tessera-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address and port to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Public URL of the server, used in links [default: from the Host header].
+    #[arg(long)]
+    public_url: Option<String>,
+    /// When the data folder holds no layer, ingest every file of this folder first
+    /// [default: data].
+    #[arg(long)]
+    seed_from: Option<PathBuf>,
+    /// Seconds between checks for new layer versions [default: 2].
+    #[arg(long)]
+    reload_seconds: Option<u64>,
+    /// Size of the in-memory tile cache, MB; 0 turns it off [default: 256].
+    #[arg(long)]
+    tile_cache_mb: Option<u64>,
 }
 
 #[derive(clap::Args)]
@@ -118,6 +127,9 @@ struct IngestArgs {
 
 #[derive(clap::Args)]
 struct AggregateArgs {
+    /// Config file whose privacy settings apply [default: ./tessera.toml when it exists].
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Folder holding the layer versions.
     #[arg(long, default_value = "tessera-data")]
     data_dir: PathBuf,
@@ -168,21 +180,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve {
-            data_dir,
-            listen,
-            public_url,
-            seed_from,
-            reload_seconds,
-            tile_cache_mb,
-        } => serve(
-            data_dir,
-            listen,
-            public_url,
-            &seed_from,
-            reload_seconds,
-            tile_cache_mb,
-        ),
+        Command::Serve(args) => serve(args),
         Command::Ingest(args) => ingest(*args),
         Command::Aggregate(args) => aggregate(*args),
         Command::Layers { data_dir } => list_layers(data_dir),
@@ -194,20 +192,45 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(
-    data_dir: PathBuf,
-    listen: SocketAddr,
-    public_url: Option<String>,
-    seed_from: &std::path::Path,
-    reload_seconds: u64,
-    cache_mb: u64,
-) -> anyhow::Result<()> {
+/// Reads the config file: the given one, else `./tessera.toml` if it exists, else
+/// the defaults. Unknown keys are logged as warnings.
+fn load_settings(path: Option<&std::path::Path>) -> anyhow::Result<Settings> {
+    let default = std::path::Path::new(DEFAULT_CONFIG_FILE);
+    let Some(path) = path.or_else(|| default.is_file().then_some(default)) else {
+        return Ok(Settings::default());
+    };
+    let (settings, warnings) = Settings::load(path)?;
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    tracing::info!(config = %path.display(), "settings loaded");
+    Ok(settings)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = load_settings(args.config.as_deref())?;
+    let file = &settings.server;
+    let data_dir = args
+        .data_dir
+        .or_else(|| file.data_dir.clone())
+        .unwrap_or_else(|| "tessera-data".into());
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let public_url = args.public_url.or_else(|| file.public_url.clone());
+    let seed_from = args
+        .seed_from
+        .or_else(|| file.seed_from.clone())
+        .unwrap_or_else(|| "data".into());
+    let reload_seconds = args.reload_seconds.or(file.reload_seconds).unwrap_or(2);
+    let cache_mb = args.tile_cache_mb.or(file.tile_cache_mb).unwrap_or(256);
     let dir = DataDir::open(&data_dir)
         .with_context(|| format!("cannot open data folder {}", data_dir.display()))?;
     if dir.layers()?.is_empty() && seed_from.is_dir() {
-        seed(&dir, seed_from)?;
+        seed(&dir, &seed_from)?;
     }
-    let registry = Registry::load(dir).context("cannot load layers")?;
+    let registry = Registry::load_with(dir, Arc::new(settings)).context("cannot load layers")?;
     let mut state = AppState::new(Arc::new(registry), public_url);
     state.tile_cache = TileCache::new(cache_mb * 1024 * 1024);
     let runtime = tokio::runtime::Runtime::new()?;
@@ -333,6 +356,7 @@ fn seed(dir: &DataDir, from: &std::path::Path) -> anyhow::Result<()> {
 }
 
 fn aggregate(args: AggregateArgs) -> anyhow::Result<()> {
+    let settings = Arc::new(load_settings(args.config.as_deref())?);
     let dir = DataDir::open(&args.data_dir)?;
     let named = [
         ("zones", Some(args.zones)),
@@ -361,7 +385,7 @@ fn aggregate(args: AggregateArgs) -> anyhow::Result<()> {
             stored.features,
         )))
     };
-    let cache = api::analytics::AnalyticsCache::default();
+    let cache = api::analytics::AnalyticsCache::new(settings);
     let collection = api::analytics::aggregate_collection(&cache, load, &pairs, None)?;
     let features = collection["features"].as_array().map_or(0, Vec::len);
     std::fs::write(&args.out, serde_json::to_vec(&collection)?)

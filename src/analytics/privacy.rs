@@ -88,6 +88,47 @@ impl KAnonymity {
     }
 }
 
+/// The default daily ε a caller may spend on one layer.
+pub const DEFAULT_DAILY_EPSILON: f64 = 5.0;
+
+/// A layer's privacy settings as configured: each `None` takes the default for the
+/// layer's sensitivity (see [`PrivacyRules::resolve`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PrivacyRules {
+    /// Smallest k of k-anonymity.
+    pub k: Option<KAnonymity>,
+    /// ε of queries that give none: when set, every query of the layer is noisy.
+    pub epsilon: Option<Epsilon>,
+    /// ε each caller may spend on the layer per UTC day.
+    pub daily_epsilon: Option<Epsilon>,
+}
+
+/// The privacy rules in force for one layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PrivacySettings {
+    /// Smallest k any query of the layer uses; `None`: k-anonymity only when asked.
+    pub min_k: Option<KAnonymity>,
+    /// Largest and default ε of the layer's queries; `None`: noise only when asked.
+    pub epsilon: Option<Epsilon>,
+    /// ε each caller may spend on the layer per UTC day.
+    pub daily_epsilon: Epsilon,
+}
+
+impl PrivacyRules {
+    /// The rules in force for a layer of `sensitivity`: personal layers always apply
+    /// k-anonymity (k = [`DEFAULT_K`] unless configured); other layers only when
+    /// configured or asked.
+    #[must_use]
+    pub fn resolve(&self, sensitivity: crate::model::Sensitivity) -> PrivacySettings {
+        let personal = sensitivity == crate::model::Sensitivity::Personal;
+        PrivacySettings {
+            min_k: self.k.or(personal.then_some(KAnonymity { k: DEFAULT_K })),
+            epsilon: self.epsilon,
+            daily_epsilon: self.daily_epsilon.unwrap_or(Epsilon(DEFAULT_DAILY_EPSILON)),
+        }
+    }
+}
+
 /// A validated privacy parameter ε: positive, finite, at most [`MAX_EPSILON`].
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
 pub struct Epsilon(f64);

@@ -21,23 +21,21 @@ use crate::analytics::grid::{GridSpec, bin as grid_bin};
 use crate::analytics::hex;
 use crate::analytics::points::{PointColumns, PointFields, Selection};
 use crate::analytics::privacy::{
-    Epsilon, EpsilonBudget, KAnonymity, PrivacyPolicy, Released, Remaining, release,
+    Epsilon, EpsilonBudget, KAnonymity, PrivacyPolicy, PrivacySettings, Released, Remaining,
+    release,
 };
 use crate::analytics::time_filter::{HourSet, TimeFilter, WeekdaySet, parse_instant};
 use crate::analytics::{AnalyticsError, Stats, StatsSpec};
+use crate::config::Settings;
 use crate::index::IndexedLayer;
 use crate::model::tile::mercator_to_lonlat;
-use crate::model::{Bbox, Feature, Field, FieldType, LayerMeta, Schema, Sensitivity, Value};
+use crate::model::{Bbox, Feature, Field, FieldType, LayerMeta, Schema, Value};
 
 /// Default and largest heatmap grid per tile side.
 const DEFAULT_CELLS: u32 = 64;
 const MAX_CELLS: u32 = 512;
-/// Default k of k-anonymity for personal layers.
-pub const DEFAULT_K: u32 = 10;
 /// Side, in pixels, of the blocks on which raster heatmaps check k-anonymity.
 const PRIVACY_BLOCK: usize = 16;
-/// Default daily ε budget per API key.
-pub const DEFAULT_DAILY_EPSILON: f64 = 5.0;
 /// The header naming the caller's key for the privacy budget.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
@@ -47,13 +45,14 @@ impl From<AnalyticsError> for ApiError {
     }
 }
 
-/// Point columns and zone indexes, built once per layer version and value field, and
-/// the daily ε budgets of the callers.
+/// Point columns and zone indexes, built once per layer version and value field; the
+/// layers' privacy settings; and the callers' daily ε budgets, one per layer.
 #[derive(Clone)]
 pub struct AnalyticsCache {
     points: moka::sync::Cache<String, Arc<PointColumns>>,
     zones: moka::sync::Cache<String, Arc<ZoneIndex>>,
-    budget: Arc<EpsilonBudget>,
+    settings: Arc<Settings>,
+    budgets: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<EpsilonBudget>>>>,
 }
 
 impl std::fmt::Debug for AnalyticsCache {
@@ -64,13 +63,7 @@ impl std::fmt::Debug for AnalyticsCache {
 
 impl Default for AnalyticsCache {
     fn default() -> Self {
-        let daily = Epsilon::new(DEFAULT_DAILY_EPSILON)
-            .unwrap_or_else(|e| unreachable!("the default budget is valid: {e}"));
-        Self {
-            points: moka::sync::Cache::new(16),
-            zones: moka::sync::Cache::new(16),
-            budget: Arc::new(EpsilonBudget::new(daily)),
-        }
+        Self::new(Arc::new(Settings::default()))
     }
 }
 
@@ -79,6 +72,39 @@ fn version_key(layer: &IndexedLayer) -> String {
 }
 
 impl AnalyticsCache {
+    /// An empty cache applying the privacy settings of `settings`.
+    #[must_use]
+    pub fn new(settings: Arc<Settings>) -> Self {
+        Self {
+            points: moka::sync::Cache::new(16),
+            zones: moka::sync::Cache::new(16),
+            settings,
+            budgets: Arc::default(),
+        }
+    }
+
+    /// The privacy rules in force for `layer`.
+    #[must_use]
+    pub fn privacy(&self, layer: &IndexedLayer) -> PrivacySettings {
+        let meta = layer.meta();
+        self.settings
+            .layer(&meta.name)
+            .privacy
+            .resolve(meta.sensitivity)
+    }
+
+    /// The daily ε budgets of `layer`'s callers.
+    fn budget(&self, layer: &IndexedLayer, privacy: &PrivacySettings) -> Arc<EpsilonBudget> {
+        let mut budgets = self
+            .budgets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = budgets
+            .entry(layer.meta().name.to_string())
+            .or_insert_with(|| Arc::new(EpsilonBudget::new(privacy.daily_epsilon)));
+        Arc::clone(entry)
+    }
+
     pub(super) fn points(
         &self,
         layer: &Arc<IndexedLayer>,
@@ -210,22 +236,58 @@ fn parse_params(pairs: &[(String, String)], allowed: &[&str]) -> ApiResult<Analy
     Ok(p)
 }
 
-/// The k to enforce on `layer`, or `None` for non-personal layers that ask for none.
-fn k_for(layer: &IndexedLayer, asked: Option<u32>) -> ApiResult<Option<KAnonymity>> {
-    let personal = layer.meta().sensitivity == Sensitivity::Personal;
-    let k = match (personal, asked) {
-        (true, Some(k)) => Some(k.max(DEFAULT_K)),
-        (true, None) => Some(DEFAULT_K),
-        (false, k) => k,
+/// The k to enforce: the asked one, raised to the layer's smallest; `None` when
+/// neither the layer nor the query asks for k-anonymity.
+fn k_for(privacy: &PrivacySettings, asked: Option<u32>) -> ApiResult<Option<KAnonymity>> {
+    let k = match (privacy.min_k, asked) {
+        (Some(min), Some(k)) => Some(k.max(min.k())),
+        (Some(min), None) => Some(min.k()),
+        (None, k) => k,
     };
     k.map(|k| KAnonymity::new(k).map_err(ApiError::from))
         .transpose()
 }
 
-/// Charges a noisy query's ε to the caller's daily budget (before any work is done).
+/// The ε a query of `layer` uses: the asked one, which may not exceed the layer's
+/// configured ε, or else the configured one (`None`: no noise).
+///
+/// # Errors
+/// [`ApiError::BadRequest`] when the asked ε is above the layer's.
+fn effective_epsilon(
+    privacy: &PrivacySettings,
+    layer: &IndexedLayer,
+    asked: Option<Epsilon>,
+) -> ApiResult<Option<Epsilon>> {
+    match (privacy.epsilon, asked) {
+        (Some(max), Some(asked)) if asked > max => Err(ApiError::BadRequest(format!(
+            "epsilon {} is above the {} layer's limit of {}",
+            asked.get(),
+            layer.meta().name,
+            max.get()
+        ))),
+        (configured, asked) => Ok(asked.or(configured)),
+    }
+}
+
+/// The privacy rules of `layer` and the ε its query uses: the caller's own ε (no
+/// more than the layer allows), or the layer's configured ε.
+fn privacy_of(
+    cache: &AnalyticsCache,
+    layer: &IndexedLayer,
+    asked: Option<Epsilon>,
+) -> ApiResult<(PrivacySettings, Option<Epsilon>)> {
+    let privacy = cache.privacy(layer);
+    let epsilon = effective_epsilon(&privacy, layer, asked)?;
+    Ok((privacy, epsilon))
+}
+
+/// Charges a noisy query's ε to the caller's daily budget on `layer` (before any work
+/// is done).
 fn charge(
     cache: &AnalyticsCache,
     headers: &HeaderMap,
+    layer: &IndexedLayer,
+    privacy: &PrivacySettings,
     epsilon: Option<Epsilon>,
 ) -> ApiResult<Option<Remaining>> {
     let Some(eps) = epsilon else {
@@ -236,10 +298,10 @@ fn charge(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("anonymous");
     cache
-        .budget
+        .budget(layer, privacy)
         .spend(key, eps, time::OffsetDateTime::now_utc())
         .map(Some)
-        .map_err(|e| ApiError::TooManyRequests(e.to_string()))
+        .map_err(|e| ApiError::TooManyRequests(format!("layer {}: {e}", layer.meta().name)))
 }
 
 /// A noise generator seeded from the operating system, so the noise is unpredictable.
@@ -424,8 +486,11 @@ pub(super) async fn heatmap_tile(
             .map_err(|e| ApiError::Internal(e.to_string()))?;
     }
     let tile = super::params::tile_id(&z, &x, &y)?;
-    let params = parse_params(&pairs, &["size", "radius", "saturation"])?;
+    let mut params = parse_params(&pairs, &["size", "radius", "saturation"])?;
     let layer = point_layer(&state, &name)?;
+    let cache = state.analytics.clone();
+    let (privacy, epsilon) = privacy_of(&cache, &layer, params.epsilon)?;
+    params.epsilon = epsilon;
     // Exact answers are cached per layer version and query; noisy ones never are.
     let cache_key = params.epsilon.is_none().then(|| {
         let mut query = pairs.clone();
@@ -441,10 +506,9 @@ pub(super) async fn heatmap_tile(
     if let Some(hit) = cache_key.as_ref().and_then(|k| state.tile_cache.get(k)) {
         return Ok(mvt_response(hit.raw.clone().map(Vec::from)));
     }
-    let cache = state.analytics.clone();
-    let spent = charge(&cache, &headers, params.epsilon)?;
+    let spent = charge(&cache, &headers, &layer, &privacy, params.epsilon)?;
     let rendered = tokio::task::spawn_blocking(move || -> ApiResult<Option<Vec<u8>>> {
-        let k = k_for(&layer, params.k)?;
+        let k = k_for(&privacy, params.k)?;
         let spec = stats_spec(&params.stat, k.as_ref());
         let points = cache.points(&layer, params.stat.value_field())?;
         let rows = select_rows(&points, &layer, &params)?;
@@ -549,7 +613,15 @@ fn heatmap_png(
         ));
     }
     let layer = point_layer(state, name)?;
-    let k = k_for(&layer, params.k)?;
+    let privacy = state.analytics.privacy(&layer);
+    if let Some(eps) = privacy.epsilon {
+        return Err(ApiError::Forbidden(format!(
+            "layer {name} is only released with noise (ε = {}); raster heatmaps carry none: \
+             use .mvt or /heatmap/{name}.geojson",
+            eps.get()
+        )));
+    }
+    let k = k_for(&privacy, params.k)?;
     let spec = stats_spec(&params.stat, k.as_ref());
     let points = state.analytics.points(&layer, None)?;
     let rows = select_rows(&points, &layer, &params)?;
@@ -633,12 +705,14 @@ pub(super) async fn heatmap_geojson(
     let name = file
         .strip_suffix(".geojson")
         .ok_or_else(|| ApiError::NotFound(format!("{file:?}: use /heatmap/LAYER.geojson")))?;
-    let params = parse_params(&pairs, &[])?;
+    let mut params = parse_params(&pairs, &[])?;
     let layer = point_layer(&state, name)?;
     let cache = state.analytics.clone();
-    let spent = charge(&cache, &headers, params.epsilon)?;
+    let (privacy, epsilon) = privacy_of(&cache, &layer, params.epsilon)?;
+    params.epsilon = epsilon;
+    let spent = charge(&cache, &headers, &layer, &privacy, params.epsilon)?;
     let body = tokio::task::spawn_blocking(move || -> ApiResult<J> {
-        let k = k_for(&layer, params.k)?;
+        let k = k_for(&privacy, params.k)?;
         let spec = stats_spec(&params.stat, k.as_ref());
         let points = cache.points(&layer, params.stat.value_field())?;
         let rows = select_rows(&points, &layer, &params)?;
@@ -681,10 +755,19 @@ pub(super) async fn aggregate(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
     let params = parse_params(&pairs, AGGREGATE_KEYS)?;
-    let noisy = params
-        .epsilon
-        .filter(|_| !pairs.iter().any(|(k, _)| k == "measure"));
-    let spent = charge(&state.analytics, &headers, noisy)?;
+    let points = pairs
+        .iter()
+        .find(|(k, _)| k == "points")
+        .filter(|_| !pairs.iter().any(|(k, _)| k == "measure"))
+        .map(|(_, name)| point_layer(&state, name))
+        .transpose()?;
+    let spent = match points {
+        Some(layer) => {
+            let (privacy, epsilon) = privacy_of(&state.analytics, &layer, params.epsilon)?;
+            charge(&state.analytics, &headers, &layer, &privacy, epsilon)?
+        }
+        None => None,
+    };
     let body = tokio::task::spawn_blocking(move || {
         aggregate_collection(
             &state.analytics,
@@ -735,7 +818,9 @@ pub fn aggregate_collection(
     let points_name =
         get("points").ok_or_else(|| ApiError::BadRequest("points=LAYER is required".into()))?;
     let points_layer = layer_of(&points_name)?;
-    let k = k_for(&points_layer, params.k)?;
+    let (privacy, epsilon) = privacy_of(cache, &points_layer, params.epsilon)?;
+    let params = AnalyticsParams { epsilon, ..params };
+    let k = k_for(&privacy, params.k)?;
     let spec = stats_spec(&params.stat, k.as_ref());
     let points = cache.points(&points_layer, params.stat.value_field())?;
     let rows = select_rows(&points, &points_layer, &params)?;
@@ -826,9 +911,26 @@ struct FlowSummary {
 }
 
 /// Computes the released flows of a `/flows` query.
+/// The trips layer a flows query names, with its privacy rules and the query's ε.
+fn flow_trips(
+    state: &AppState,
+    pairs: &[(String, String)],
+    asked: Option<Epsilon>,
+) -> ApiResult<(Arc<IndexedLayer>, PrivacySettings, Option<Epsilon>)> {
+    let name = pairs
+        .iter()
+        .find(|(k, _)| k == "trips")
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| ApiError::BadRequest("trips=LAYER is required".into()))?;
+    let layer = point_layer(state, name)?;
+    let (privacy, epsilon) = privacy_of(&state.analytics, &layer, asked)?;
+    Ok((layer, privacy, epsilon))
+}
+
 fn flow_lines(
     state: &AppState,
     pairs: &[(String, String)],
+    (trips_layer, privacy, epsilon): (Arc<IndexedLayer>, PrivacySettings, Option<Epsilon>),
 ) -> ApiResult<(FlowSummary, Vec<FlowLine>)> {
     use crate::analytics::flows::{Slot, Trips, od_matrix};
     use geo::Centroid as _;
@@ -837,7 +939,6 @@ fn flow_lines(
     let required = |key: &str| {
         get(key).ok_or_else(|| ApiError::BadRequest(format!("{key}=LAYER is required")))
     };
-    let trips_layer = point_layer(state, &required("trips")?)?;
     let zones = point_layer(state, &required("zones")?)?;
     let (slot, slot_name) = match get("slot").as_deref() {
         None | Some("hour") => (Slot::Hour, "hour"),
@@ -848,7 +949,10 @@ fn flow_lines(
             )));
         }
     };
-    let params = parse_params(pairs, &["trips", "zones", "slot"])?;
+    let params = AnalyticsParams {
+        epsilon,
+        ..parse_params(pairs, &["trips", "zones", "slot"])?
+    };
     reject_property_filters(&params)?;
     let meta = trips_layer.meta();
     let time_field = meta.time_field.as_deref().ok_or_else(|| {
@@ -857,7 +961,7 @@ fn flow_lines(
             meta.name
         ))
     })?;
-    let k = k_for(&trips_layer, params.k)?;
+    let k = k_for(&privacy, params.k)?;
     let trips = Trips::from_layer(&trips_layer, time_field, meta.id_field.as_deref())?;
     let index = state.analytics.zones(&zones);
     let distinct = k.is_some() || params.stat == Stat::Distinct;
@@ -907,9 +1011,11 @@ pub(super) async fn flows(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
     let params = parse_params(&pairs, &["trips", "zones", "slot"])?;
-    let spent = charge(&state.analytics, &headers, params.epsilon)?;
+    let trips = flow_trips(&state, &pairs, params.epsilon)?;
+    let epsilon = trips.2;
+    let spent = charge(&state.analytics, &headers, &trips.0, &trips.1, epsilon)?;
     let body = tokio::task::spawn_blocking(move || -> ApiResult<J> {
-        let (summary, lines) = flow_lines(&state, &pairs)?;
+        let (summary, lines) = flow_lines(&state, &pairs, trips)?;
         let features: Vec<J> = lines
             .iter()
             .map(|l| {
@@ -932,7 +1038,7 @@ pub(super) async fn flows(
             "slot": summary.slot,
             "trips": summary.trips,
             "k": summary.k,
-            "privacy_budget": budget_json(spent.as_ref(), params.epsilon),
+            "privacy_budget": budget_json(spent.as_ref(), epsilon),
             "unassigned": stat_json(summary.unassigned.as_ref()),
             "features": features,
         }))
@@ -952,9 +1058,10 @@ pub(super) async fn flows_tile(
 ) -> ApiResult<Response> {
     let tile = super::params::tile_id(&z, &x, &y)?;
     let params = parse_params(&pairs, &["trips", "zones", "slot"])?;
-    charge(&state.analytics, &headers, params.epsilon)?;
+    let trips = flow_trips(&state, &pairs, params.epsilon)?;
+    charge(&state.analytics, &headers, &trips.0, &trips.1, trips.2)?;
     let rendered = tokio::task::spawn_blocking(move || -> ApiResult<Option<Vec<u8>>> {
-        let (_, lines) = flow_lines(&state, &pairs)?;
+        let (_, lines) = flow_lines(&state, &pairs, trips)?;
         let int = |n: u64| i64::try_from(n).map_or(Value::Null, Value::Int);
         let features: Vec<Feature> = lines
             .iter()

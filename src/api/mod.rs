@@ -3,7 +3,7 @@
 //! The router is declarative; handlers live in one file per resource family and
 //! never parse strings themselves beyond what the typed helpers in [`params`] do.
 //!
-//! May import: `model`, `store`, `index`, `tiles`, `analytics`.
+//! May import: `model`, `store`, `index`, `tiles`, `analytics`, `config`.
 
 pub mod analytics;
 pub mod error;
@@ -45,14 +45,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State serving `registry` with a default-sized tile cache.
+    /// State serving `registry` (with its settings) and a default-sized tile cache.
     #[must_use]
     pub fn new(registry: Arc<Registry>, public_url: Option<String>) -> Self {
+        let analytics = analytics::AnalyticsCache::new(Arc::clone(registry.settings()));
         Self {
             registry,
             public_url,
             tile_cache: tile_cache::TileCache::new(tile_cache::DEFAULT_CACHE_BYTES),
-            analytics: analytics::AnalyticsCache::default(),
+            analytics,
         }
     }
 }

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::config::Settings;
 use crate::index::IndexedLayer;
 use crate::model::LayerName;
-use crate::store::{DataDir, StoreError};
+use crate::store::{DataDir, StoreError, StoredLayer};
 
 /// Zooms whose generalized geometry and thinning plan are prepared in the background
 /// after a load, so that the first tile a planner asks for at a city-wide zoom does not
@@ -16,7 +17,7 @@ const WARM_ZOOMS: std::ops::RangeInclusive<u8> = 10..=14;
 
 /// Renders the tile at the centre of the layer at each of [`WARM_ZOOMS`] on a
 /// background thread; the results are dropped, the per-zoom data stays.
-fn warm_up(layer: Arc<IndexedLayer>) {
+fn warm_up(layer: Arc<IndexedLayer>, zooms: std::ops::RangeInclusive<u8>) {
     // Personal layers are never tiled raw.
     let Some(bbox) = layer
         .meta()
@@ -30,7 +31,7 @@ fn warm_up(layer: Arc<IndexedLayer>) {
         .spawn(move || {
             let (lon, lat) = bbox.center();
             let (x, y) = crate::model::tile::lonlat_to_mercator(lon, lat);
-            for z in WARM_ZOOMS {
+            for z in zooms {
                 let n = f64::from(1u32 << z);
                 let half = crate::model::tile::MERCATOR_HALF_EXTENT_M;
                 let col = ((x + half) / (2.0 * half) * n).floor().clamp(0.0, n - 1.0);
@@ -58,17 +59,28 @@ pub type LayerMap = BTreeMap<LayerName, Arc<IndexedLayer>>;
 #[derive(Debug)]
 pub struct Registry {
     data_dir: DataDir,
+    settings: Arc<Settings>,
     layers: ArcSwap<LayerMap>,
 }
 
 impl Registry {
-    /// Loads the newest version of every layer in `data_dir`.
+    /// Loads the newest version of every layer in `data_dir` with default settings.
     ///
     /// # Errors
     /// [`StoreError`] when the folder cannot be listed or a version cannot be read.
     pub fn load(data_dir: DataDir) -> Result<Self, StoreError> {
+        Self::load_with(data_dir, Arc::new(Settings::default()))
+    }
+
+    /// Loads the newest version of every layer in `data_dir`, each prepared with its
+    /// settings.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the folder cannot be listed or a version cannot be read.
+    pub fn load_with(data_dir: DataDir, settings: Arc<Settings>) -> Result<Self, StoreError> {
         let registry = Self {
             data_dir,
+            settings,
             layers: ArcSwap::from_pointee(LayerMap::new()),
         };
         registry.reload()?;
@@ -107,9 +119,12 @@ impl Registry {
             }
             match self.data_dir.read_version(&name, version) {
                 Ok(stored) => {
-                    let layer = Arc::new(IndexedLayer::new(stored.meta, stored.features));
+                    let layer = Arc::new(self.index(stored));
                     tracing::info!(layer = %name, version, features = layer.len(), "layer loaded");
-                    warm_up(Arc::clone(&layer));
+                    let s = self.settings.layer(&name);
+                    let zooms =
+                        (*WARM_ZOOMS.start()).max(s.min_zoom)..=(*WARM_ZOOMS.end()).min(s.max_zoom);
+                    warm_up(Arc::clone(&layer), zooms);
                     next.insert(name.clone(), layer);
                     changed.push(name);
                 }
@@ -122,6 +137,26 @@ impl Registry {
             self.layers.store(Arc::new(next));
         }
         Ok(changed)
+    }
+
+    /// Indexes a stored version with its layer's settings.
+    fn index(&self, stored: StoredLayer) -> IndexedLayer {
+        let settings = self.settings.layer(&stored.meta.name);
+        let name = stored.meta.name.clone();
+        let mut layer =
+            IndexedLayer::with_settings(stored.meta, stored.features, settings.generalize.clone());
+        if let Some(names) = &settings.properties {
+            for unknown in layer.set_tile_properties(names) {
+                tracing::warn!(layer = %name, property = unknown, "tessera.toml names a tile property the layer does not have");
+            }
+        }
+        layer
+    }
+
+    /// The settings layers are served with.
+    #[must_use]
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.settings
     }
 
     /// The data directory served from.

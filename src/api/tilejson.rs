@@ -18,10 +18,15 @@ pub(super) async fn tilejson(
     Path(list): Path<String>,
 ) -> ApiResult<Json<Json_>> {
     let layers = resolve_layers(&state, &list)?;
+    let settings: Vec<_> = layers
+        .iter()
+        .map(|l| state.registry.settings().layer(&l.meta().name))
+        .collect();
     let mut bounds = Bbox::empty();
     let vector_layers: Vec<Json_> = layers
         .iter()
-        .map(|layer| {
+        .zip(&settings)
+        .map(|(layer, settings)| {
             let meta = layer.meta();
             if let Some(b) = &meta.bbox {
                 bounds.extend(b);
@@ -30,13 +35,19 @@ pub(super) async fn tilejson(
                 .schema
                 .fields
                 .iter()
+                .filter(|f| {
+                    settings
+                        .properties
+                        .as_ref()
+                        .is_none_or(|p| p.contains(&f.name))
+                })
                 .map(|f| (f.name.clone(), json!(tilejson_type(f.field_type))))
                 .collect();
             json!({
                 "id": meta.name,
                 "description": meta.description.clone().unwrap_or_else(|| meta.title.clone()),
-                "minzoom": 0,
-                "maxzoom": MAX_ADVERTISED_ZOOM,
+                "minzoom": settings.min_zoom,
+                "maxzoom": settings.max_zoom.min(MAX_ADVERTISED_ZOOM),
                 "fields": fields,
             })
         })
@@ -59,8 +70,8 @@ pub(super) async fn tilejson(
         "attribution": attribution.join("; "),
         "scheme": "xyz",
         "tiles": [format!("{base}/tiles/{list}/{{z}}/{{x}}/{{y}}.mvt")],
-        "minzoom": 0,
-        "maxzoom": MAX_ADVERTISED_ZOOM,
+        "minzoom": settings.iter().map(|s| s.min_zoom).min().unwrap_or(0),
+        "maxzoom": settings.iter().map(|s| s.max_zoom).max().unwrap_or(0).min(MAX_ADVERTISED_ZOOM),
         "bounds": [bounds.min_x, bounds.min_y, bounds.max_x, bounds.max_y],
         "center": [lon, lat, initial_zoom(&bounds)],
         "vector_layers": vector_layers,

@@ -10,13 +10,13 @@ use axum::response::{IntoResponse, Response};
 
 use super::tile_cache::{CachedTile, Coding};
 use super::{ApiError, ApiResult, AppState, params};
-use crate::index::IndexedLayer;
+use crate::config::{CachePolicy, LayerSettings};
+use crate::index::{IndexedLayer, TileBudget};
+use crate::model::TileId;
 use crate::tiles::TileOptions;
 
 /// Media type of Mapbox Vector Tiles.
 pub const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
-/// How long clients and proxies may reuse a tile before revalidating it.
-pub const TILE_CACHE_CONTROL: &str = "public, max-age=60";
 /// Response header reporting what a tile thinned, e.g.
 /// `dropped=120;tiny=3400;clustered=0;truncated=0;simplified=1`.
 pub const THINNED_HEADER: &str = "x-tessera-thinned";
@@ -53,6 +53,15 @@ pub(super) async fn tile(
 ) -> ApiResult<Response> {
     let tile = params::tile_id(&z, &x, &y)?;
     let layers = resolve_layers(&state, &list)?;
+    let settings: Vec<LayerSettings> = layers
+        .iter()
+        .map(|l| state.registry.settings().layer(&l.meta().name).clone())
+        .collect();
+    let (layers, settings) = in_zoom_range(layers, settings, tile)?;
+    let options = TileOptions {
+        budget: shared_budget(&settings),
+    };
+    let policy = cache_policy(&settings);
     let versions: Vec<String> = layers
         .iter()
         .map(|l| format!("{}@{}", l.meta().name, l.meta().version))
@@ -63,6 +72,7 @@ pub(super) async fn tile(
         return Ok(with_validators(
             StatusCode::NOT_MODIFIED.into_response(),
             &etag,
+            policy,
         ));
     }
     let coding = headers
@@ -72,7 +82,17 @@ pub(super) async fn tile(
     let cache = state.tile_cache.clone();
     let body = tokio::task::spawn_blocking(move || {
         let refs: Vec<&IndexedLayer> = layers.iter().map(AsRef::as_ref).collect();
-        let render = || crate::tiles::render_tile_with(&refs, tile, &TileOptions::default());
+        let render = || crate::tiles::render_tile_with(&refs, tile, &options);
+        if !policy.server {
+            let rendered = render();
+            let tile = Arc::new(CachedTile::new(rendered.bytes, etag));
+            let report = Arc::new(CachedTile::new(
+                Some(rendered.report.to_string().into_bytes()),
+                String::new(),
+            ));
+            let body = tile.body(coding);
+            return (tile, body, report);
+        }
         let mut fresh = None;
         let cached = cache.get_or_render(key.clone(), || {
             let rendered = render();
@@ -111,7 +131,7 @@ pub(super) async fn tile(
             response
         }
     };
-    let mut response = with_validators(response, &cached.etag);
+    let mut response = with_validators(response, &cached.etag, policy);
     if let Some(v) = report
         .raw
         .as_ref()
@@ -122,15 +142,72 @@ pub(super) async fn tile(
     Ok(response)
 }
 
-fn with_validators(mut response: Response, etag: &str) -> Response {
+/// The layers (and their settings) whose zoom range holds the tile's zoom.
+///
+/// # Errors
+/// [`ApiError::NotFound`] naming the zoom ranges when no layer is shown at that zoom.
+fn in_zoom_range(
+    layers: Vec<Arc<IndexedLayer>>,
+    settings: Vec<LayerSettings>,
+    tile: TileId,
+) -> ApiResult<(Vec<Arc<IndexedLayer>>, Vec<LayerSettings>)> {
+    let z = tile.z;
+    let ranges: Vec<String> = layers
+        .iter()
+        .zip(&settings)
+        .map(|(l, s)| format!("{} {}–{}", l.meta().name, s.min_zoom, s.max_zoom))
+        .collect();
+    let (layers, settings): (Vec<_>, Vec<_>) = layers
+        .into_iter()
+        .zip(settings)
+        .filter(|(_, s)| s.shows_zoom(z))
+        .unzip();
+    if layers.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "zoom {z} is outside the zoom range of {}",
+            ranges.join(", ")
+        )));
+    }
+    Ok((layers, settings))
+}
+
+/// The budget of a tile of several layers: the smallest of theirs, shared evenly.
+fn shared_budget(settings: &[LayerSettings]) -> TileBudget {
+    TileBudget {
+        max_bytes: settings
+            .iter()
+            .map(|s| s.budget.max_bytes)
+            .min()
+            .unwrap_or(0),
+        max_features: settings
+            .iter()
+            .map(|s| s.budget.max_features)
+            .min()
+            .unwrap_or(0),
+    }
+}
+
+/// The cache policy of a tile of several layers: the strictest of theirs.
+fn cache_policy(settings: &[LayerSettings]) -> CachePolicy {
+    CachePolicy {
+        max_age_seconds: settings
+            .iter()
+            .map(|s| s.cache.max_age_seconds)
+            .min()
+            .unwrap_or(0),
+        server: settings.iter().all(|s| s.cache.server),
+    }
+}
+
+fn with_validators(mut response: Response, etag: &str, policy: CachePolicy) -> Response {
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(etag) {
         h.insert(header::ETAG, v);
     }
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(TILE_CACHE_CONTROL),
-    );
+    let control = format!("public, max-age={}", policy.max_age_seconds);
+    if let Ok(v) = HeaderValue::from_str(&control) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     response
 }

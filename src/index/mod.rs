@@ -54,6 +54,8 @@ pub struct IndexedLayer {
     properties: PropertyTable,
     tree: RTree<Envelope>,
     settings: GeneralizeSettings,
+    /// Per schema field, whether tiles carry it.
+    tile_fields: Box<[bool]>,
     point_layer: bool,
     /// One per zoom 0..=`MAX_ZOOM`, built on first use.
     bands: Box<[OnceLock<Band>]>,
@@ -95,6 +97,7 @@ impl IndexedLayer {
                 )
             })
             .collect();
+        let tile_fields = vec![true; meta.schema.fields.len()].into();
         let point_layer =
             !mercator.is_empty() && mercator.iter().all(|g| matches!(g.0, Geometry::Point(_)));
         Self {
@@ -105,6 +108,7 @@ impl IndexedLayer {
             envelopes,
             properties,
             tree: RTree::bulk_load(entries),
+            tile_fields,
             settings,
             point_layer,
             bands: (0..generalized::ZOOMS).map(|_| OnceLock::new()).collect(),
@@ -115,6 +119,29 @@ impl IndexedLayer {
     #[must_use]
     pub fn settings(&self) -> &GeneralizeSettings {
         &self.settings
+    }
+
+    /// Restricts the properties written into tiles to `names` (the features API still
+    /// serves all of them). Returns the names that are not fields of the layer.
+    pub fn set_tile_properties(&mut self, names: &[String]) -> Vec<String> {
+        let fields = &self.meta.schema.fields;
+        self.tile_fields = fields.iter().map(|f| names.contains(&f.name)).collect();
+        names
+            .iter()
+            .filter(|n| !fields.iter().any(|f| &f.name == *n))
+            .cloned()
+            .collect()
+    }
+
+    /// The non-null properties of feature `row` that tiles carry, as (field, value
+    /// id) pairs in schema order.
+    pub fn tile_properties(&self, row: usize) -> impl Iterator<Item = (usize, u32)> + '_ {
+        self.properties
+            .row(row)
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|&(f, v)| v != NULL_VALUE && self.tile_fields[f])
     }
 
     /// True when every feature is a single point (such layers cluster at low zoom).

@@ -25,7 +25,7 @@ use geo_types::{Coord, Geometry};
 use super::pbf::{field_len, layer_fixed_len, value_field_len, varint_len};
 use super::{BUFFER, EXTENT};
 use crate::index::generalized::{Clusters, ShapeKind, Shown, ThinPlan};
-use crate::index::{Band, IndexedLayer, NULL_VALUE, TileBudget};
+use crate::index::{Band, IndexedLayer, TileBudget};
 use crate::model::tile::MERCATOR_HALF_EXTENT_M;
 
 /// A feature whose buffered envelope covers more tiles than this is counted only in
@@ -303,10 +303,7 @@ impl Walk {
         let (mut bytes, mut pairs) = (self.fixed, 0usize);
         for (count, e) in group.iter().enumerate() {
             let mut add = e.cost as usize;
-            for (f, &v) in props.row(e.index as usize).iter().enumerate() {
-                if v == NULL_VALUE {
-                    continue;
-                }
+            for (f, v) in layer.tile_properties(e.index as usize) {
                 pairs += 1;
                 if !self.keys[f] {
                     self.keys[f] = true;
@@ -350,14 +347,12 @@ fn clustered(
     for c in clusters.points() {
         let cost = match c.single {
             Some(i) => {
-                let row = props.row(i as usize);
                 FEATURE_OVERHEAD
                     + varint_len(c.id)
                     + 5
-                    + row
-                        .iter()
-                        .filter(|&&v| v != NULL_VALUE)
-                        .map(|&v| 1 + 3 + value_field_len(props.value(v)))
+                    + layer
+                        .tile_properties(i as usize)
+                        .map(|(_, v)| 1 + 3 + value_field_len(props.value(v)))
                         .sum::<usize>()
             }
             None => cluster_cost(c.id),

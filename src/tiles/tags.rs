@@ -10,7 +10,7 @@
 use foldhash::{HashMap, HashMapExt as _};
 
 use super::pbf::{field_len, value_field_len};
-use crate::index::{IndexedLayer, NULL_VALUE};
+use crate::index::IndexedLayer;
 use crate::model::Value;
 
 /// A key of the tile: a schema field or a property made by the renderer.
@@ -148,10 +148,7 @@ impl TagTable {
         let props = layer.properties();
         let fields = &layer.meta().schema.fields;
         tags.clear();
-        for (field, &value_id) in props.row(row).iter().enumerate() {
-            if value_id == NULL_VALUE {
-                continue;
-            }
+        for (field, value_id) in layer.tile_properties(row) {
             let key = self.key(Key::Field(field), fields[field].name.len());
             let next = index_u32(self.values.len());
             let value = *self.value_index.entry(value_id).or_insert(next);

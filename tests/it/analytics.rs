@@ -38,7 +38,7 @@ fn zones() -> SourceLayer {
 
 /// Points: `n_west` in the west zone from `persons_west` persons, 3 in the east zone
 /// from 3 persons, 1 outside both. Values 1, 2, 3, … in order.
-fn points(n_west: usize, persons_west: usize) -> SourceLayer {
+pub(crate) fn points(n_west: usize, persons_west: usize) -> SourceLayer {
     let mut features = Vec::new();
     let mut push = |x: f64, y: f64, person: String| {
         let id = features.len() as u64 + 1;
@@ -385,28 +385,25 @@ async fn raster_heatmap_is_a_png_transparent_where_empty() {
 
 #[test]
 fn cli_aggregate_writes_the_same_collection_to_a_file() {
-    use std::process::Command;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = DataDir::open(tmp.path().join("data")).expect("open");
     store_layer(&dir, "zones", &zones());
     store_layer(&dir, "pings", &points(4, 4));
     let out = tmp.path().join("agg.geojson");
-    let run = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args([
-            "aggregate",
-            "--zones",
-            "zones",
-            "--points",
-            "pings",
-            "--stat",
-            "mean:v",
-        ])
-        .arg("--data-dir")
-        .arg(dir.root())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("run");
+    let aggregate = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .arg("aggregate")
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.root())
+            .arg("--out")
+            .arg(&out)
+            // Away from the repository's tessera.toml, which configures a `pings` layer.
+            .current_dir(tmp.path())
+            .output()
+            .expect("run")
+    };
+    let run = aggregate(&["--zones", "zones", "--points", "pings", "--stat", "mean:v"]);
     assert!(
         run.status.success(),
         "{}",
@@ -420,15 +417,25 @@ fn cli_aggregate_writes_the_same_collection_to_a_file() {
         (Some(4), Some(2.5))
     );
     assert_eq!(body["unassigned"]["count"].as_u64(), Some(1));
-    let bad = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["aggregate", "--zones", "nope", "--points", "pings", "--out"])
-        .arg(&out)
-        .arg("--data-dir")
-        .arg(dir.root())
-        .output()
-        .expect("run");
+    let bad = aggregate(&["--zones", "nope", "--points", "pings"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("nope"));
+    // --config applies the layer's privacy rules: k-anonymity needs a person field.
+    std::fs::write(
+        tmp.path().join("strict.toml"),
+        "[layers.pings.privacy]\nk = 2\n",
+    )
+    .expect("write config");
+    let strict = aggregate(&[
+        "--zones",
+        "zones",
+        "--points",
+        "pings",
+        "--config",
+        "strict.toml",
+    ]);
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("person id"));
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! independent decoders (mvt-reader for tiles, serde_json for GeoJSON).
 
 mod analytics;
+mod config;
 mod features;
 mod generalize;
 mod ingest;

@@ -157,8 +157,16 @@ pub struct TestServer {
 impl TestServer {
     /// Serves the given data folder on 127.0.0.1 with an ephemeral port.
     pub async fn start(tmp: tempfile::TempDir) -> Self {
+        Self::start_with(tmp, "").await
+    }
+
+    /// Serves the given data folder with the settings of a `tessera.toml` text.
+    pub async fn start_with(tmp: tempfile::TempDir, config: &str) -> Self {
+        let (settings, warnings) =
+            tessera::config::Settings::parse(config, Path::new("test.toml")).expect("config");
+        assert!(warnings.is_empty(), "{warnings:?}");
         let dir = DataDir::open(tmp.path()).expect("open data dir");
-        let registry = Arc::new(Registry::load(dir).expect("load"));
+        let registry = Arc::new(Registry::load_with(dir, Arc::new(settings)).expect("load"));
         let state = AppState::new(Arc::clone(&registry), None);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

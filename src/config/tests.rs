@@ -1,0 +1,179 @@
+use std::path::Path;
+
+use super::*;
+use crate::model::Sensitivity;
+
+fn parse(text: &str) -> Result<(Settings, Vec<String>), ConfigError> {
+    Settings::parse(text, Path::new("tessera.toml"))
+}
+
+fn name(s: &str) -> LayerName {
+    LayerName::new(s).expect("valid name")
+}
+
+fn error(text: &str) -> String {
+    parse(text).expect_err("config must be refused").to_string()
+}
+
+#[test]
+fn shipped_config_parses_without_warnings_and_its_defaults_are_the_built_in_ones() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_FILE);
+    let (settings, warnings) = Settings::load(&path).expect("shipped config");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    // The file documents the defaults: an unconfigured layer gets exactly them.
+    let layer = settings.layer(&name("not_configured"));
+    let built_in = LayerSettings::default();
+    assert_eq!(
+        LayerSettings {
+            privacy: built_in.privacy,
+            ..layer.clone()
+        },
+        built_in
+    );
+    for sensitivity in [Sensitivity::Public, Sensitivity::Personal] {
+        assert_eq!(
+            layer.privacy.resolve(sensitivity),
+            built_in.privacy.resolve(sensitivity)
+        );
+    }
+    assert_eq!(settings.layer(&name("parcels")).min_zoom, 10);
+    assert_eq!(
+        settings.layer(&name("zones")).generalize.tiny_polygons,
+        TinyPolygons::Point
+    );
+    assert_eq!(settings.server.tile_cache_mb, Some(256));
+}
+
+#[test]
+fn no_config_means_the_documented_defaults() {
+    let (settings, warnings) = parse("").expect("empty config");
+    assert!(warnings.is_empty());
+    let layer = settings.layer(&name("any"));
+    assert_eq!((layer.min_zoom, layer.max_zoom), (0, MAX_ZOOM));
+    assert_eq!(layer.budget.max_bytes, 500_000);
+    assert_eq!(layer.budget.max_features, 200_000);
+    assert_eq!(layer.cache.max_age_seconds, 60);
+    assert!(layer.cache.server);
+    assert!(layer.generalize.cluster.is_some());
+    assert_eq!(layer.properties, None);
+}
+
+#[test]
+fn a_layer_section_overrides_defaults_key_by_key() {
+    let (settings, _) = parse(
+        "[defaults.budget]\nmax_bytes = 100000\nmax_features = 500\n\
+         [layers.parcels]\nbudget.max_features = 900\nproperties = [\"land_use\"]\n",
+    )
+    .expect("config");
+    let parcels = settings.layer(&name("parcels"));
+    assert_eq!(parcels.budget.max_bytes, 100_000);
+    assert_eq!(parcels.budget.max_features, 900);
+    assert_eq!(parcels.properties, Some(vec!["land_use".to_owned()]));
+    let other = settings.layer(&name("zones"));
+    assert_eq!(other.budget.max_features, 500);
+    assert_eq!(other.properties, None);
+}
+
+#[test]
+fn unknown_keys_are_warned_with_their_path() {
+    let (_, warnings) = parse(
+        "[server]\nlisten = \"127.0.0.1:9000\"\nlisen = 1\n\
+         [layers.parcels]\nmin_zom = 3\n[layers.parcels.cluster]\ncells = 5\n",
+    )
+    .expect("unknown keys are not errors");
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    for key in [
+        "server.lisen",
+        "layers.parcels.min_zom",
+        "layers.parcels.cluster.cells",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.contains(key)),
+            "{key} in {warnings:?}"
+        );
+    }
+}
+
+#[test]
+fn syntax_and_type_errors_name_the_file_and_line() {
+    let e = error("[server]\nlisten = \n");
+    assert!(e.starts_with("tessera.toml:"), "{e}");
+    assert!(e.contains("line 2"), "{e}");
+    let e = error("[layers.parcels]\n\nmin_zoom = \"ten\"\n");
+    assert!(e.contains("line 3"), "{e}");
+    let e = error("[layers.zones.simplify]\ntiny_polygons = \"circle\"\n");
+    assert!(e.contains("circle"), "{e}");
+}
+
+#[test]
+fn out_of_range_values_name_their_key() {
+    let cases = [
+        (
+            "[layers.a]\nmin_zoom = 12\nmax_zoom = 10\n",
+            "layers.a.min_zoom",
+        ),
+        ("[layers.a]\nmax_zoom = 30\n", "layers.a.max_zoom"),
+        (
+            "[layers.a.budget]\nmax_bytes = 10\n",
+            "layers.a.budget.max_bytes",
+        ),
+        (
+            "[layers.a.budget]\nmax_features = 0\n",
+            "layers.a.budget.max_features",
+        ),
+        (
+            "[layers.a.simplify]\ntolerance = -1.0\n",
+            "layers.a.simplify.tolerance",
+        ),
+        ("[layers.a.cluster]\ncell = 8\n", "layers.a.cluster.cell"),
+        ("[layers.a.privacy]\nk = 0\n", "layers.a.privacy.k"),
+        (
+            "[layers.a.privacy]\nepsilon = 0.0\n",
+            "layers.a.privacy.epsilon",
+        ),
+        (
+            "[defaults.cache]\nmax_age_seconds = 99999999\n",
+            "defaults.cache.max_age_seconds",
+        ),
+        ("[layers.\"Bad Name\"]\n", "layers.Bad Name"),
+    ];
+    for (text, key) in cases {
+        let e = error(text);
+        assert!(e.contains(key), "{key}: {e}");
+    }
+}
+
+#[test]
+fn clustering_can_be_turned_off() {
+    let (settings, _) = parse("[layers.assets.cluster]\nenabled = false\n").expect("config");
+    assert_eq!(settings.layer(&name("assets")).generalize.cluster, None);
+}
+
+#[test]
+fn privacy_rules_resolve_with_the_layer_sensitivity() {
+    let (settings, _) = parse(
+        "[layers.pings.privacy]\nk = 25\nepsilon = 0.5\ndaily_epsilon = 2.0\n\
+         [layers.counts.privacy]\nk = 3\n",
+    )
+    .expect("config");
+    let pings = settings
+        .layer(&name("pings"))
+        .privacy
+        .resolve(Sensitivity::Personal);
+    assert_eq!(pings.min_k.map(|k| k.k()), Some(25));
+    assert_eq!(pings.epsilon.map(Epsilon::get), Some(0.5));
+    assert!((pings.daily_epsilon.get() - 2.0).abs() < f64::EPSILON);
+    let counts = settings
+        .layer(&name("counts"))
+        .privacy
+        .resolve(Sensitivity::Public);
+    assert_eq!(counts.min_k.map(|k| k.k()), Some(3));
+    // Unconfigured: personal layers get k = 10, public ones none.
+    let other = settings.layer(&name("other")).privacy;
+    assert_eq!(
+        other.resolve(Sensitivity::Personal).min_k.map(|k| k.k()),
+        Some(crate::analytics::privacy::DEFAULT_K)
+    );
+    assert_eq!(other.resolve(Sensitivity::Public).min_k, None);
+    assert_eq!(other.resolve(Sensitivity::Public).epsilon, None);
+}
