@@ -22,7 +22,7 @@
 //! May import: `index`, `model`.
 
 use super::points::{CHUNK, ChunkRows, PointColumns, Selection};
-use super::stats::distinct_in_groups;
+use super::stats::distinct_in_group_sets;
 use super::{AnalyticsError, NO_PERSON, Result, Stats, StatsSpec};
 use crate::model::TileId;
 use crate::model::tile::MercatorRect;
@@ -264,6 +264,115 @@ pub fn bin(
     stats: StatsSpec,
 ) -> Result<GridBins> {
     points.check(stats)?;
+    Ok(bin_in_parts(
+        points,
+        selection,
+        spec,
+        stats,
+        threads_for(selection.len()),
+    ))
+}
+
+/// Bins the selection cut into `threads` parts, one thread each.
+fn bin_in_parts(
+    points: &PointColumns,
+    selection: &Selection,
+    spec: &GridSpec,
+    stats: StatsSpec,
+    threads: usize,
+) -> GridBins {
+    let parts = if threads > 1 {
+        selection.split(threads)
+    } else {
+        Vec::new()
+    };
+    let partials = if parts.len() < 2 {
+        vec![bin_part(points, selection, spec, stats)]
+    } else {
+        std::thread::scope(|scope| {
+            let running: Vec<_> = parts
+                .iter()
+                .map(|part| scope.spawn(move || bin_part(points, part, spec, stats)))
+                .collect();
+            running
+                .into_iter()
+                .map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    };
+    merge(*spec, partials, points.person_count())
+}
+
+/// Selections of at least this many rows per thread are binned on several threads
+/// (at most [`MAX_THREADS`]): below it, starting a thread costs more than it saves.
+const PARALLEL_MIN_ROWS: usize = 1 << 20;
+/// The most threads one binning uses, so that one request leaves cores to others.
+const MAX_THREADS: usize = 4;
+
+fn threads_for(rows: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    cores.min(MAX_THREADS).min(rows / PARALLEL_MIN_ROWS).max(1)
+}
+
+/// One thread's share of a binning.
+struct Partial {
+    counts: Vec<u32>,
+    sums: Option<Vec<f64>>,
+    valued: Option<Vec<u32>>,
+    persons: Option<PersonGroups>,
+}
+
+/// The persons of the in-grid points, grouped by cell: cell `c`'s persons are
+/// `grouped[start[c]..start[c + 1]]`.
+struct PersonGroups {
+    grouped: Vec<u32>,
+    start: Vec<usize>,
+}
+
+/// Adds up the threads' shares; distinct persons are counted over the union of each
+/// cell's groups.
+fn merge(spec: GridSpec, mut partials: Vec<Partial>, persons: u32) -> GridBins {
+    let distinct = {
+        let sets: Option<Vec<(&[u32], &[usize])>> = partials
+            .iter()
+            .map(|p| {
+                p.persons
+                    .as_ref()
+                    .map(|g| (g.grouped.as_slice(), g.start.as_slice()))
+            })
+            .collect();
+        sets.map(|sets| distinct_in_group_sets(&sets, persons))
+    };
+    let mut first = partials.swap_remove(0);
+    for p in partials {
+        add_into(&mut first.counts, &p.counts);
+        if let (Some(a), Some(b)) = (first.sums.as_mut(), p.sums.as_ref()) {
+            a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+        }
+        if let (Some(a), Some(b)) = (first.valued.as_mut(), p.valued.as_ref()) {
+            add_into(a, b);
+        }
+    }
+    GridBins {
+        spec,
+        counts: first.counts,
+        distinct,
+        sums: first.sums,
+        valued: first.valued,
+    }
+}
+
+fn add_into(a: &mut [u32], b: &[u32]) {
+    a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+}
+
+/// Bins one part of a selection.
+fn bin_part(
+    points: &PointColumns,
+    selection: &Selection,
+    spec: &GridSpec,
+    stats: StatsSpec,
+) -> Partial {
     let frame = Frame::new(spec, points.origin());
     let cells = spec.cells();
     // Counts fit in u32: a table has at most MAX_ROWS < 2^32 rows.
@@ -300,15 +409,13 @@ pub fn bin(
         }
     });
     counts.truncate(cells);
-    let distinct = if rescan {
-        Some(distinct_by_rescan(points, selection, &frame, &counts))
+    let persons = if rescan {
+        Some(group_by_rescan(points, selection, &frame, &counts))
     } else {
-        inside.map(|inside| distinct_of_cells(points, &inside, &counts))
+        inside.map(|inside| group_cells(points, &inside, &counts))
     };
-    Ok(GridBins {
-        spec: *spec,
+    Partial {
         counts,
-        distinct,
         sums: sums.map(|mut s| {
             s.truncate(cells);
             s
@@ -317,7 +424,8 @@ pub fn bin(
             v.truncate(cells);
             v
         }),
-    })
+        persons,
+    }
 }
 
 #[inline]
@@ -355,16 +463,16 @@ fn grid_is_small(spec: &GridSpec, points: &PointColumns) -> bool {
     area(&overlap) * 16.0 < area(&extent)
 }
 
-/// Distinct persons per cell when most points fall in the grid: a second pass over
-/// the selection drops each point's person into its cell's slice of one array (a
-/// counting sort, with the counts of the first pass as sizes); points outside the grid
-/// write to scratch slots past the end, so the pass stays branch-free.
-fn distinct_by_rescan(
+/// Persons grouped by cell when most points fall in the grid: a second pass over the
+/// selection drops each point's person into its cell's slice of one array (a counting
+/// sort, with the counts of the first pass as sizes); points outside the grid write to
+/// scratch slots past the end, so the pass stays branch-free.
+fn group_by_rescan(
     points: &PointColumns,
     selection: &Selection,
     frame: &Frame,
     counts: &[u32],
-) -> Vec<u32> {
+) -> PersonGroups {
     let persons = points.persons().unwrap_or(&[]);
     let (start, total) = group_starts(counts);
     let mut next: Vec<usize> = start[..counts.len()].to_vec();
@@ -383,7 +491,8 @@ fn distinct_by_rescan(
             }
         }
     });
-    distinct_in_groups(&grouped[..total], &start, points.person_count())
+    grouped.truncate(total);
+    PersonGroups { grouped, start }
 }
 
 /// Where each cell's slice starts in a grouped array, and the total length.
@@ -398,11 +507,10 @@ fn group_starts(counts: &[u32]) -> (Vec<usize>, usize) {
     (start, total)
 }
 
-/// Distinct persons per cell: the in-grid points `(row, cell)` of the first pass are
+/// Persons grouped by cell: the in-grid points `(row, cell)` of the first pass are
 /// dropped into their cell's slice of one array (a counting sort, with the counts of
-/// the first pass as sizes), then [`distinct_in_groups`] counts each slice in linear
-/// time.
-fn distinct_of_cells(points: &PointColumns, inside: &[(u32, u32)], counts: &[u32]) -> Vec<u32> {
+/// the first pass as sizes).
+fn group_cells(points: &PointColumns, inside: &[(u32, u32)], counts: &[u32]) -> PersonGroups {
     let persons = points.persons().unwrap_or(&[]);
     let (start, total) = group_starts(counts);
     let mut next: Vec<usize> = start[..counts.len()].to_vec();
@@ -415,7 +523,7 @@ fn distinct_of_cells(points: &PointColumns, inside: &[(u32, u32)], counts: &[u32
             *slot += 1;
         }
     }
-    distinct_in_groups(&grouped, &start, points.person_count())
+    PersonGroups { grouped, start }
 }
 
 #[cfg(test)]
@@ -493,6 +601,39 @@ mod tests {
         }
         assert_eq!(a.stats(0, 0).distinct, Some(2));
         assert_eq!(a.stats(2, 2).distinct, Some(2));
+        // Cut into parts binned on threads of their own, the answer is the same, with a
+        // person seen by two threads counted once.
+        for threads in [2, 3, 8] {
+            for points in [&near, &far] {
+                let all = Selection::Range(0..points.len());
+                let whole = bin_in_parts(points, &all, &s, spec_distinct, 1);
+                assert_eq!(
+                    bin_in_parts(points, &all, &s, spec_distinct, threads),
+                    whole,
+                    "{threads} threads"
+                );
+                let listed = Selection::Rows((0..points.len()).map(|r| r as u32).collect());
+                assert_eq!(
+                    bin_in_parts(points, &listed, &s, spec_distinct, threads),
+                    whole
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn selections_split_into_consecutive_parts() {
+        let parts = Selection::Range(10..17).split(3);
+        assert_eq!(
+            parts,
+            [
+                Selection::Range(10..13),
+                Selection::Range(13..16),
+                Selection::Range(16..17)
+            ]
+        );
+        assert_eq!(Selection::Rows(vec![1, 5]).split(4).len(), 2);
+        assert!(Selection::Range(0..0).split(2).is_empty());
     }
 
     #[test]

@@ -152,18 +152,28 @@ pub(crate) fn distinct_per_group(
 /// The number of distinct persons per group, for persons already grouped:
 /// group `g` is `grouped[start[g]..start[g + 1]]`.
 pub(crate) fn distinct_in_groups(grouped: &[u32], start: &[usize], persons: u32) -> Vec<u32> {
+    distinct_in_group_sets(&[(grouped, start)], persons)
+}
+
+/// Distinct persons per group over several groupings of the same groups (one per
+/// thread that grouped a part of the rows): group `g` is the union of its slices.
+pub(crate) fn distinct_in_group_sets(sets: &[(&[u32], &[usize])], persons: u32) -> Vec<u32> {
     let mut stamp = vec![u32::MAX; persons as usize];
-    let groups = start.len().saturating_sub(1);
+    let groups = sets
+        .first()
+        .map_or(0, |(_, start)| start.len().saturating_sub(1));
     let mut out = vec![0u32; groups];
     for (g, d) in out.iter_mut().enumerate() {
         // Groups are numbered below u32::MAX, which stays free as "never seen".
         let mark = u32::try_from(g).unwrap_or(u32::MAX - 1);
-        for &p in &grouped[start[g]..start[g + 1]] {
-            if let Some(s) = stamp.get_mut(p as usize)
-                && *s != mark
-            {
-                *s = mark;
-                *d += 1;
+        for (grouped, start) in sets {
+            for &p in &grouped[start[g]..start[g + 1]] {
+                if let Some(s) = stamp.get_mut(p as usize)
+                    && *s != mark
+                {
+                    *s = mark;
+                    *d += 1;
+                }
             }
         }
     }

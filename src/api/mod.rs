@@ -154,22 +154,63 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "serving");
-    let registry = Arc::clone(&state.registry);
+    let served: Vec<_> = state.registry.snapshot().keys().cloned().collect();
+    prepare_analytics(&state, served);
+    let reloading = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(reload_every);
         loop {
             tick.tick().await;
-            let registry = Arc::clone(&registry);
+            let registry = Arc::clone(&reloading.registry);
             match tokio::task::spawn_blocking(move || registry.reload()).await {
                 Ok(Err(e)) => tracing::warn!(error = %e, "reload failed"),
                 Err(e) => tracing::warn!(error = %e, "reload task failed"),
-                Ok(Ok(_)) => {}
+                Ok(Ok(changed)) => prepare_analytics(&reloading, changed),
             }
         }
     });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
+}
+
+/// Builds, on a background thread, the point columns of the mobility layers among
+/// `names` (point layers with a time field, or personal ones), so that the first
+/// heatmap or aggregate request does not wait for them (about 8 s for 10M points).
+fn prepare_analytics(state: &AppState, names: Vec<crate::model::LayerName>) {
+    let layers: Vec<_> = names
+        .iter()
+        .filter_map(|name| state.registry.get(name.as_str()))
+        .filter(|l| {
+            let meta = l.meta();
+            l.is_point_layer()
+                && (meta.time_field.is_some()
+                    || meta.sensitivity == crate::model::Sensitivity::Personal)
+        })
+        .collect();
+    if layers.is_empty() {
+        return;
+    }
+    let analytics = state.analytics.clone();
+    let spawned = std::thread::Builder::new()
+        .name("prepare-analytics".into())
+        .spawn(move || {
+            for layer in layers {
+                let started = std::time::Instant::now();
+                match analytics.points(&layer, None) {
+                    Ok(points) => tracing::info!(
+                        layer = %layer.meta().name,
+                        points = points.len(),
+                        seconds = started.elapsed().as_secs_f64(),
+                        "point columns ready"
+                    ),
+                    Err(e) => tracing::warn!(layer = %layer.meta().name, error = %e, "cannot build point columns"),
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the analytics preparation thread");
+    }
 }
 
 async fn shutdown_signal() {

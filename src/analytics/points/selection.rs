@@ -164,6 +164,24 @@ impl Selection {
         self.len() == 0
     }
 
+    /// The selection cut into `parts` consecutive parts of about equal size (fewer
+    /// when it has fewer rows), for binning on several threads.
+    #[must_use]
+    pub fn split(&self, parts: usize) -> Vec<Selection> {
+        let len = self.len();
+        let size = len.div_ceil(parts.max(1)).max(1);
+        (0..len)
+            .step_by(size)
+            .map(|from| {
+                let to = (from + size).min(len);
+                match self {
+                    Selection::Range(r) => Selection::Range(r.start + from..r.start + to),
+                    Selection::Rows(rows) => Selection::Rows(rows[from..to].to_vec()),
+                }
+            })
+            .collect()
+    }
+
     /// The selected rows, ascending.
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         let (range, rows) = match self {
