@@ -7,7 +7,7 @@ use serde_json::{Value as Json_, json};
 
 use super::tiles::resolve_layers;
 use super::{ApiResult, AppState};
-use crate::model::{Bbox, FieldType};
+use crate::model::Bbox;
 
 /// Deepest zoom advertised; tiles are rendered on the fly at any zoom up to it.
 pub const MAX_ADVERTISED_ZOOM: u8 = 22;
@@ -22,23 +22,10 @@ pub(super) async fn tilejson(
     let vector_layers: Vec<Json_> = layers
         .iter()
         .map(|layer| {
-            let meta = layer.meta();
-            if let Some(b) = &meta.bbox {
+            if let Some(b) = &layer.meta().bbox {
                 bounds.extend(b);
             }
-            let fields: serde_json::Map<String, Json_> = meta
-                .schema
-                .fields
-                .iter()
-                .map(|f| (f.name.clone(), json!(tilejson_type(f.field_type))))
-                .collect();
-            json!({
-                "id": meta.name,
-                "description": meta.description.clone().unwrap_or_else(|| meta.title.clone()),
-                "minzoom": 0,
-                "maxzoom": MAX_ADVERTISED_ZOOM,
-                "fields": fields,
-            })
+            crate::tiles::tilejson::vector_layer(layer.meta(), 0..=MAX_ADVERTISED_ZOOM)
         })
         .collect();
     if bounds.is_empty() {
@@ -62,29 +49,7 @@ pub(super) async fn tilejson(
         "minzoom": 0,
         "maxzoom": MAX_ADVERTISED_ZOOM,
         "bounds": [bounds.min_x, bounds.min_y, bounds.max_x, bounds.max_y],
-        "center": [lon, lat, initial_zoom(&bounds)],
+        "center": [lon, lat, bounds.viewport_zoom()],
         "vector_layers": vector_layers,
     })))
-}
-
-fn tilejson_type(t: FieldType) -> &'static str {
-    match t {
-        FieldType::Boolean => "Boolean",
-        FieldType::Integer | FieldType::Number => "Number",
-        FieldType::String => "String",
-    }
-}
-
-/// A zoom at which the whole box fits about one 512-pixel viewport.
-fn initial_zoom(b: &Bbox) -> u8 {
-    let span = (b.max_x - b.min_x).max(b.max_y - b.min_y).max(1e-9);
-    let zoom = (360.0 / span).log2().floor().clamp(0.0, 18.0);
-    // Clamped to 0..=18 above.
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "clamped to 0..=18"
-    )]
-    let z = zoom as u8;
-    z
 }
