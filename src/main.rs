@@ -54,6 +54,9 @@ enum Command {
     /// Aggregate a point layer into zones (or measure area shares) and write GeoJSON,
     /// with the same privacy rules as `GET /aggregate`.
     Aggregate(Box<AggregateArgs>),
+    /// Write the vector tiles of layers into a PMTiles or MBTiles archive, the same
+    /// tiles `serve` renders.
+    Export(Box<ExportArgs>),
     /// List the layers and versions of a data folder.
     Layers {
         /// Folder holding the layer versions.
@@ -159,6 +162,24 @@ struct AggregateArgs {
     out: PathBuf,
 }
 
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// Folder holding the layer versions; the newest version of each layer is exported.
+    #[arg(long, default_value = "tessera-data")]
+    data_dir: PathBuf,
+    /// Layers to export, comma-separated; each becomes one layer of the tiles.
+    #[arg(long)]
+    layer: String,
+    /// First zoom written.
+    #[arg(long, default_value_t = 0)]
+    minzoom: u8,
+    /// Last zoom written.
+    #[arg(long, default_value_t = 14)]
+    maxzoom: u8,
+    /// The archive to write: OUT.pmtiles or OUT.mbtiles (replaced if it exists).
+    out: PathBuf,
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -185,6 +206,7 @@ fn main() -> anyhow::Result<()> {
         ),
         Command::Ingest(args) => ingest(*args),
         Command::Aggregate(args) => aggregate(*args),
+        Command::Export(args) => export(*args),
         Command::Layers { data_dir } => list_layers(data_dir),
     };
     if let Err(e) = &result {
@@ -368,6 +390,58 @@ fn aggregate(args: AggregateArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!("wrote {} zones to {}", features, args.out.display());
     Ok(())
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let dir = DataDir::open(&args.data_dir)
+        .with_context(|| format!("cannot open data folder {}", args.data_dir.display()))?;
+    let layers = args
+        .layer
+        .split(',')
+        .map(|name| {
+            let stored = dir.read_latest(&LayerName::new(name)?)?;
+            Ok(tessera::index::IndexedLayer::new(
+                stored.meta,
+                stored.features,
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let refs: Vec<&tessera::index::IndexedLayer> = layers.iter().collect();
+    let options = tessera::export::ExportOptions {
+        min_zoom: args.minzoom,
+        max_zoom: args.maxzoom,
+        tile_options: tessera::tiles::TileOptions::default(),
+    };
+    let bar = tile_progress_bar();
+    let started = std::time::Instant::now();
+    let summary = tessera::export::export(&refs, &args.out, &options, &mut |p| {
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+    });
+    bar.finish_and_clear();
+    let summary = summary?;
+    println!(
+        "wrote {} tiles ({} bytes) to {} in {:.2} s; {} empty tiles left out",
+        summary.tiles_written,
+        summary.archive_bytes,
+        args.out.display(),
+        started.elapsed().as_secs_f64(),
+        summary.tiles_rendered - summary.tiles_written,
+    );
+    Ok(())
+}
+
+/// A bar counting rendered tiles, drawn only when stderr is a terminal.
+fn tile_progress_bar() -> indicatif::ProgressBar {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} tiles ({per_sec}, {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
 }
 
 fn list_layers(data_dir: PathBuf) -> anyhow::Result<()> {

@@ -1,7 +1,9 @@
 //! Integration tests: the real server on an ephemeral port, real files, and
-//! independent decoders (mvt-reader for tiles, serde_json for GeoJSON).
+//! independent decoders (mvt-reader for tiles, serde_json for GeoJSON, the pmtiles crate
+//! and SQLite for exported archives).
 
 mod analytics;
+mod export;
 mod features;
 mod generalize;
 mod ingest;
