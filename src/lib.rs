@@ -9,6 +9,7 @@
 //! - [`index`]: a layer version loaded in memory with its R-tree.
 //! - [`tiles`]: Mapbox Vector Tile rendering from an indexed layer.
 //! - [`analytics`]: heatmap binning (grid, H3), zone aggregates, flows and privacy.
+//! - [`export`]: the served vector tiles written into a PMTiles or MBTiles archive.
 //! - [`ingest`]: reading source files, validating and repairing geometry, reporting.
 //! - [`config`]: `tessera.toml`, the server's and each layer's settings.
 //! - [`api`]: the HTTP server (tiles, TileJSON, OGC API – Features).
@@ -17,6 +18,7 @@ pub mod analytics;
 pub mod api;
 pub mod config;
 pub mod crs;
+pub mod export;
 pub mod geometry_check;
 pub mod index;
 pub mod ingest;

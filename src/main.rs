@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tessera::api::tile_cache::TileCache;
 use tessera::api::{self, AppState, Registry};
-use tessera::config::{DEFAULT_CONFIG_FILE, Settings};
+use tessera::config::{DEFAULT_CONFIG_FILE, LayerSettings, Settings};
 use tessera::ingest::format::Format;
 use tessera::ingest::read::{CsvOptions, ReadOptions};
 use tessera::ingest::{CatalogOptions, IngestOptions};
@@ -37,6 +37,9 @@ enum Command {
     /// Aggregate a point layer into zones (or measure area shares) and write GeoJSON,
     /// with the same privacy rules as `GET /aggregate`.
     Aggregate(Box<AggregateArgs>),
+    /// Write the vector tiles of layers into a PMTiles or MBTiles archive, the same
+    /// tiles `serve` renders.
+    Export(Box<ExportArgs>),
     /// List the layers and versions of a data folder.
     Layers {
         /// Folder holding the layer versions.
@@ -171,6 +174,28 @@ struct AggregateArgs {
     out: PathBuf,
 }
 
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// Config file whose layer settings apply, as in `serve` [default: ./tessera.toml
+    /// when it exists].
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Folder holding the layer versions; the newest version of each layer is exported.
+    #[arg(long, default_value = "tessera-data")]
+    data_dir: PathBuf,
+    /// Layers to export, comma-separated; each becomes one layer of the tiles.
+    #[arg(long)]
+    layer: String,
+    /// First zoom written.
+    #[arg(long, default_value_t = 0)]
+    minzoom: u8,
+    /// Last zoom written.
+    #[arg(long, default_value_t = 14)]
+    maxzoom: u8,
+    /// The archive to write: OUT.pmtiles or OUT.mbtiles (replaced if it exists).
+    out: PathBuf,
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -183,6 +208,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::Ingest(args) => ingest(*args),
         Command::Aggregate(args) => aggregate(*args),
+        Command::Export(args) => export(*args),
         Command::Layers { data_dir } => list_layers(data_dir),
     };
     if let Err(e) = &result {
@@ -392,6 +418,73 @@ fn aggregate(args: AggregateArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!("wrote {} zones to {}", features, args.out.display());
     Ok(())
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let settings = load_settings(args.config.as_deref())?;
+    let dir = DataDir::open(&args.data_dir)
+        .with_context(|| format!("cannot open data folder {}", args.data_dir.display()))?;
+    let names = args
+        .layer
+        .split(',')
+        .map(LayerName::new)
+        .collect::<Result<Vec<_>, _>>()?;
+    let layer_settings: Vec<&LayerSettings> = names.iter().map(|n| settings.layer(n)).collect();
+    // The zooms every layer is served at, so that each archived tile is the served one.
+    let min_zoom = layer_settings
+        .iter()
+        .map(|s| s.min_zoom)
+        .fold(args.minzoom, u8::max);
+    let max_zoom = layer_settings
+        .iter()
+        .map(|s| s.max_zoom)
+        .fold(args.maxzoom, u8::min);
+    if (min_zoom, max_zoom) != (args.minzoom, args.maxzoom) {
+        eprintln!("zooms {min_zoom}..={max_zoom}: the layers' zoom range in the config");
+    }
+    let layers = names
+        .iter()
+        .zip(&layer_settings)
+        .map(|(name, s)| Ok(s.index(dir.read_latest(name)?).0))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let refs: Vec<&tessera::index::IndexedLayer> = layers.iter().collect();
+    let options = tessera::export::ExportOptions {
+        min_zoom,
+        max_zoom,
+        tile_options: tessera::tiles::TileOptions {
+            budget: LayerSettings::shared_budget(layer_settings.iter().copied()),
+        },
+    };
+    let bar = tile_progress_bar();
+    let started = std::time::Instant::now();
+    let summary = tessera::export::export(&refs, &args.out, &options, &mut |p| {
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+    });
+    bar.finish_and_clear();
+    let summary = summary?;
+    println!(
+        "wrote {} tiles ({} bytes) to {} in {:.2} s; {} empty tiles left out",
+        summary.tiles_written,
+        summary.archive_bytes,
+        args.out.display(),
+        started.elapsed().as_secs_f64(),
+        summary.tiles_rendered - summary.tiles_written,
+    );
+    Ok(())
+}
+
+/// A bar counting rendered tiles, drawn only when stderr is a terminal.
+fn tile_progress_bar() -> indicatif::ProgressBar {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} tiles ({per_sec}, {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
 }
 
 fn list_layers(data_dir: PathBuf) -> anyhow::Result<()> {

@@ -141,14 +141,10 @@ impl Registry {
 
     /// Indexes a stored version with its layer's settings.
     fn index(&self, stored: StoredLayer) -> IndexedLayer {
-        let settings = self.settings.layer(&stored.meta.name);
         let name = stored.meta.name.clone();
-        let mut layer =
-            IndexedLayer::with_settings(stored.meta, stored.features, settings.generalize.clone());
-        if let Some(names) = &settings.properties {
-            for unknown in layer.set_tile_properties(names) {
-                tracing::warn!(layer = %name, property = unknown, "tessera.toml names a tile property the layer does not have");
-            }
+        let (layer, unknown) = self.settings.layer(&name).index(stored);
+        for property in unknown {
+            tracing::warn!(layer = %name, property, "tessera.toml names a tile property the layer does not have");
         }
         layer
     }

@@ -7,7 +7,7 @@ use serde_json::{Value as Json_, json};
 
 use super::tiles::resolve_layers;
 use super::{ApiResult, AppState};
-use crate::model::{Bbox, FieldType};
+use crate::model::Bbox;
 
 /// Deepest zoom advertised; tiles are rendered on the fly at any zoom up to it.
 pub const MAX_ADVERTISED_ZOOM: u8 = 22;
@@ -27,29 +27,11 @@ pub(super) async fn tilejson(
         .iter()
         .zip(&settings)
         .map(|(layer, settings)| {
-            let meta = layer.meta();
-            if let Some(b) = &meta.bbox {
+            if let Some(b) = &layer.meta().bbox {
                 bounds.extend(b);
             }
-            let fields: serde_json::Map<String, Json_> = meta
-                .schema
-                .fields
-                .iter()
-                .filter(|f| {
-                    settings
-                        .properties
-                        .as_ref()
-                        .is_none_or(|p| p.contains(&f.name))
-                })
-                .map(|f| (f.name.clone(), json!(tilejson_type(f.field_type))))
-                .collect();
-            json!({
-                "id": meta.name,
-                "description": meta.description.clone().unwrap_or_else(|| meta.title.clone()),
-                "minzoom": settings.min_zoom,
-                "maxzoom": settings.max_zoom.min(MAX_ADVERTISED_ZOOM),
-                "fields": fields,
-            })
+            let zooms = settings.min_zoom..=settings.max_zoom.min(MAX_ADVERTISED_ZOOM);
+            crate::tiles::tilejson::vector_layer(layer, zooms)
         })
         .collect();
     if bounds.is_empty() {
@@ -73,29 +55,7 @@ pub(super) async fn tilejson(
         "minzoom": settings.iter().map(|s| s.min_zoom).min().unwrap_or(0),
         "maxzoom": settings.iter().map(|s| s.max_zoom).max().unwrap_or(0).min(MAX_ADVERTISED_ZOOM),
         "bounds": [bounds.min_x, bounds.min_y, bounds.max_x, bounds.max_y],
-        "center": [lon, lat, initial_zoom(&bounds)],
+        "center": [lon, lat, bounds.viewport_zoom()],
         "vector_layers": vector_layers,
     })))
-}
-
-fn tilejson_type(t: FieldType) -> &'static str {
-    match t {
-        FieldType::Boolean => "Boolean",
-        FieldType::Integer | FieldType::Number => "Number",
-        FieldType::String => "String",
-    }
-}
-
-/// A zoom at which the whole box fits about one 512-pixel viewport.
-fn initial_zoom(b: &Bbox) -> u8 {
-    let span = (b.max_x - b.min_x).max(b.max_y - b.min_y).max(1e-9);
-    let zoom = (360.0 / span).log2().floor().clamp(0.0, 18.0);
-    // Clamped to 0..=18 above.
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "clamped to 0..=18"
-    )]
-    let z = zoom as u8;
-    z
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::tile_cache::{CachedTile, Coding};
 use super::{ApiError, ApiResult, AppState, params};
 use crate::config::{CachePolicy, LayerSettings};
-use crate::index::{IndexedLayer, TileBudget};
+use crate::index::IndexedLayer;
 use crate::model::TileId;
 use crate::tiles::TileOptions;
 
@@ -59,7 +59,7 @@ pub(super) async fn tile(
         .collect();
     let (layers, settings) = in_zoom_range(layers, settings, tile)?;
     let options = TileOptions {
-        budget: shared_budget(&settings),
+        budget: LayerSettings::shared_budget(&settings),
     };
     let policy = cache_policy(&settings);
     let versions: Vec<String> = layers
@@ -169,22 +169,6 @@ fn in_zoom_range(
         )));
     }
     Ok((layers, settings))
-}
-
-/// The budget of a tile of several layers: the smallest of theirs, shared evenly.
-fn shared_budget(settings: &[LayerSettings]) -> TileBudget {
-    TileBudget {
-        max_bytes: settings
-            .iter()
-            .map(|s| s.budget.max_bytes)
-            .min()
-            .unwrap_or(0),
-        max_features: settings
-            .iter()
-            .map(|s| s.budget.max_features)
-            .min()
-            .unwrap_or(0),
-    }
 }
 
 /// The cache policy of a tile of several layers: the strictest of theirs.

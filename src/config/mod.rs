@@ -8,7 +8,7 @@
 //! a config file behaves exactly as documented in `tessera.example.toml`.
 //! Command-line flags override `[server]` (done by the binary).
 //!
-//! May import: `model`, `index`, `analytics`.
+//! May import: `model`, `index`, `store`, `analytics`.
 
 mod file;
 #[cfg(test)]
@@ -24,9 +24,10 @@ pub use file::{
 
 use crate::analytics::privacy::{Epsilon, KAnonymity, PrivacyRules};
 use crate::index::generalized::{ClusterSettings, TinyPolygons};
-use crate::index::{GeneralizeSettings, TileBudget};
+use crate::index::{GeneralizeSettings, IndexedLayer, TileBudget};
 use crate::model::LayerName;
 use crate::model::tile::MAX_ZOOM;
+use crate::store::StoredLayer;
 
 /// The file read when no `--config` is given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "tessera.toml";
@@ -126,6 +127,33 @@ impl LayerSettings {
     #[must_use]
     pub fn shows_zoom(&self, z: u8) -> bool {
         (self.min_zoom..=self.max_zoom).contains(&z)
+    }
+
+    /// Indexes a stored version with these settings (generalization, tile
+    /// properties); also returns the configured tile properties the layer lacks.
+    #[must_use]
+    pub fn index(&self, stored: StoredLayer) -> (IndexedLayer, Vec<String>) {
+        let mut layer =
+            IndexedLayer::with_settings(stored.meta, stored.features, self.generalize.clone());
+        let unknown = self
+            .properties
+            .as_ref()
+            .map(|names| layer.set_tile_properties(names))
+            .unwrap_or_default();
+        (layer, unknown)
+    }
+
+    /// The budget of a tile of several layers: the smallest of theirs (the renderer
+    /// shares it evenly between the layers).
+    pub fn shared_budget<'a>(settings: impl IntoIterator<Item = &'a LayerSettings>) -> TileBudget {
+        settings
+            .into_iter()
+            .map(|s| s.budget)
+            .reduce(|a, b| TileBudget {
+                max_bytes: a.max_bytes.min(b.max_bytes),
+                max_features: a.max_features.min(b.max_features),
+            })
+            .unwrap_or_default()
     }
 }
 

@@ -133,6 +133,12 @@ impl IndexedLayer {
             .collect()
     }
 
+    /// True when tiles carry the schema field at `field`.
+    #[must_use]
+    pub fn tile_field(&self, field: usize) -> bool {
+        self.tile_fields.get(field).copied().unwrap_or(false)
+    }
+
     /// The non-null properties of feature `row` that tiles carry, as (field, value
     /// id) pairs in schema order.
     pub fn tile_properties(&self, row: usize) -> impl Iterator<Item = (usize, u32)> + '_ {

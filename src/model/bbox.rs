@@ -122,6 +122,23 @@ impl Bbox {
             (self.min_y + self.max_y) / 2.0,
         )
     }
+
+    /// A zoom at which the whole box fits about one 512-pixel viewport, 0 to 18: the
+    /// zoom a map opens at (TileJSON `center`, archive headers).
+    #[must_use]
+    pub fn viewport_zoom(&self) -> u8 {
+        let span = (self.max_x - self.min_x)
+            .max(self.max_y - self.min_y)
+            .max(1e-9);
+        let zoom = (360.0 / span).log2().floor().clamp(0.0, 18.0);
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "clamped to 0..=18"
+        )]
+        let z = zoom as u8;
+        z
+    }
 }
 
 impl From<Rect<f64>> for Bbox {
@@ -153,6 +170,14 @@ mod tests {
             Bbox::parse("1, 2, 0, 3, 4, 10"),
             Ok(Bbox::new(1.0, 2.0, 3.0, 4.0))
         );
+    }
+
+    #[test]
+    fn viewport_zoom_fits_the_span() {
+        assert_eq!(Bbox::new(-180.0, -85.0, 180.0, 85.0).viewport_zoom(), 0);
+        // 0.04 degrees wide: 360 / 0.04 = 9000, between 2^13 and 2^14.
+        assert_eq!(Bbox::new(2.15, 41.37, 2.19, 41.40).viewport_zoom(), 13);
+        assert_eq!(Bbox::new(2.0, 41.0, 2.0, 41.0).viewport_zoom(), 18);
     }
 
     #[test]

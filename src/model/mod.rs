@@ -21,5 +21,5 @@ pub use layer_name::{InvalidLayerName, LayerName};
 pub use meta::{LayerMeta, Sensitivity};
 pub use quality::{QualityReport, Rejection};
 pub use source::{FeatureQuery, FeatureSource, PropertyFilter, QueryPage, SourceError};
-pub use tile::{InvalidTile, TileId};
+pub use tile::{InvalidTile, TileId, TileRange};
 pub use value::{Field, FieldType, Schema, Value};

@@ -1,6 +1,7 @@
 //! Web Mercator tile coordinates (XYZ scheme, y down from the north).
 
 use std::f64::consts::PI;
+use std::ops::RangeInclusive;
 
 use serde::Serialize;
 
@@ -100,6 +101,72 @@ impl TileId {
     }
 }
 
+/// The tiles of one zoom that cover a Web Mercator rectangle: a block of columns and
+/// rows, both inclusive. A tile counts when the rectangle touches it; parts of the
+/// rectangle beyond the Mercator square fall in the edge tiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TileRange {
+    /// Zoom level, 0 to [`MAX_ZOOM`].
+    pub z: u8,
+    /// Columns, west to east.
+    pub x: RangeInclusive<u32>,
+    /// Rows, north to south.
+    pub y: RangeInclusive<u32>,
+}
+
+impl TileRange {
+    /// The tiles of zoom `z` covering `rect`.
+    ///
+    /// # Errors
+    /// [`InvalidTile`] when `z > MAX_ZOOM`.
+    pub fn covering(rect: &MercatorRect, z: u8) -> Result<Self, InvalidTile> {
+        let corner = TileId::new(u64::from(z), 0, 0)?;
+        let width = corner.width_m();
+        let last = (1u32 << z) - 1;
+        let index = |metres_from_edge: f64| -> u32 {
+            let i = (metres_from_edge / width)
+                .floor()
+                .clamp(0.0, f64::from(last));
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "clamped to 0..2^z, and a NaN casts to 0"
+            )]
+            let i = i as u32;
+            i
+        };
+        Ok(Self {
+            z,
+            x: index(rect.min_x + MERCATOR_HALF_EXTENT_M)
+                ..=index(rect.max_x + MERCATOR_HALF_EXTENT_M),
+            y: index(MERCATOR_HALF_EXTENT_M - rect.max_y)
+                ..=index(MERCATOR_HALF_EXTENT_M - rect.min_y),
+        })
+    }
+
+    /// Number of tiles in the range.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        let span = |r: &RangeInclusive<u32>| {
+            u64::from(r.end().saturating_sub(*r.start())) + u64::from(r.start() <= r.end())
+        };
+        span(&self.x) * span(&self.y)
+    }
+
+    /// True when the range holds no tile (never, for a range from [`Self::covering`]).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The tiles, row by row.
+    pub fn iter(&self) -> impl Iterator<Item = TileId> + '_ {
+        self.y
+            .clone()
+            .flat_map(move |y| self.x.clone().map(move |x| TileId { z: self.z, x, y }))
+    }
+}
+
 /// Projects WGS84 lon/lat degrees to Web Mercator metres; latitudes are clamped to
 /// ±[`MAX_LATITUDE`].
 ///
@@ -143,6 +210,29 @@ mod tests {
         );
         let se = TileId::new(1, 1, 1).map(|t| t.mercator_bounds());
         assert_eq!(se.map(|b| (b.min_x, b.max_y)), Ok((0.0, 0.0)));
+    }
+
+    #[test]
+    fn range_covers_a_box_and_clamps_to_the_world() {
+        // One metre around the centre of the world touches the four central tiles.
+        let centre = MercatorRect {
+            min_x: -1.0,
+            min_y: -1.0,
+            max_x: 1.0,
+            max_y: 1.0,
+        };
+        let range = TileRange::covering(&centre, 2).expect("valid zoom");
+        assert_eq!((range.x.clone(), range.y.clone()), (1..=2, 1..=2));
+        assert_eq!(range.len(), 4);
+        assert_eq!(range.iter().count(), 4);
+        let beyond = MercatorRect {
+            min_x: -1e9,
+            min_y: -1e9,
+            max_x: 1e9,
+            max_y: 1e9,
+        };
+        assert_eq!(TileRange::covering(&beyond, 3).map(|r| r.len()), Ok(64));
+        assert!(TileRange::covering(&centre, MAX_ZOOM + 1).is_err());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod clip;
 pub mod encode;
 mod pbf;
 mod tags;
+pub mod tilejson;
 
 use std::fmt;
 

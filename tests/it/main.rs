@@ -1,8 +1,10 @@
 //! Integration tests: the real server on an ephemeral port, real files, and
-//! independent decoders (mvt-reader for tiles, serde_json for GeoJSON).
+//! independent decoders (mvt-reader for tiles, serde_json for GeoJSON, the pmtiles crate
+//! and SQLite for exported archives).
 
 mod analytics;
 mod config;
+mod export;
 mod features;
 mod generalize;
 mod ingest;

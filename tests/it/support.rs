@@ -185,13 +185,18 @@ impl TestServer {
 
     /// Serves the demo parcels and assets (written through the store).
     pub async fn demo() -> (Self, SourceLayer, SourceLayer) {
+        Self::demo_with("").await
+    }
+
+    /// Serves the demo parcels and assets with the settings of a `tessera.toml` text.
+    pub async fn demo_with(config: &str) -> (Self, SourceLayer, SourceLayer) {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = DataDir::open(tmp.path()).expect("open");
         let parcels = read_geojson(&demo_dir().join("parcels.geojson"));
         let assets = read_geojson(&demo_dir().join("assets.geojson"));
         store_layer(&dir, "parcels", &parcels);
         store_layer(&dir, "assets", &assets);
-        (Self::start(tmp).await, parcels, assets)
+        (Self::start_with(tmp, config).await, parcels, assets)
     }
 
     /// Loads new layer versions now instead of waiting for the poll.
