@@ -445,7 +445,7 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
     let layers = names
         .iter()
         .zip(&layer_settings)
-        .map(|(name, s)| Ok(s.index(dir.read_latest(name)?).0))
+        .map(|(name, s)| Ok(s.index(dir.read_latest(name)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let refs: Vec<&tessera::index::IndexedLayer> = layers.iter().collect();
     let options = tessera::export::ExportOptions {

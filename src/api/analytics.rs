@@ -910,7 +910,6 @@ struct FlowSummary {
     unassigned: Option<Released>,
 }
 
-/// Computes the released flows of a `/flows` query.
 /// The trips layer a flows query names, with its privacy rules and the query's ε.
 fn flow_trips(
     state: &AppState,
@@ -927,6 +926,7 @@ fn flow_trips(
     Ok((layer, privacy, epsilon))
 }
 
+/// Computes the released flows of a `/flows` query.
 fn flow_lines(
     state: &AppState,
     pairs: &[(String, String)],

@@ -5,19 +5,22 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::config::Settings;
+use crate::config::{LayerSettings, Settings};
 use crate::index::IndexedLayer;
 use crate::model::LayerName;
-use crate::store::{DataDir, StoreError, StoredLayer};
+use crate::model::tile::{MercatorRect, TileRange, lonlat_to_mercator};
+use crate::store::{DataDir, StoreError};
+use crate::tiles::TileOptions;
 
 /// Zooms whose generalized geometry and thinning plan are prepared in the background
 /// after a load, so that the first tile a planner asks for at a city-wide zoom does not
 /// pay for them (about 150 ms per zoom for 200 000 parcels).
 const WARM_ZOOMS: std::ops::RangeInclusive<u8> = 10..=14;
 
-/// Renders the tile at the centre of the layer at each of [`WARM_ZOOMS`] on a
-/// background thread; the results are dropped, the per-zoom data stays.
-fn warm_up(layer: Arc<IndexedLayer>, zooms: std::ops::RangeInclusive<u8>) {
+/// Renders the tile at the centre of the layer at each of [`WARM_ZOOMS`] within the
+/// layer's zoom range, with its tile budget, on a background thread: the results are
+/// dropped, the per-zoom generalization and thinning plan the server uses stay.
+fn warm_up(layer: Arc<IndexedLayer>, settings: &LayerSettings) {
     // Personal layers are never tiled raw.
     let Some(bbox) = layer
         .meta()
@@ -26,23 +29,28 @@ fn warm_up(layer: Arc<IndexedLayer>, zooms: std::ops::RangeInclusive<u8>) {
     else {
         return;
     };
+    let zooms =
+        (*WARM_ZOOMS.start()).max(settings.min_zoom)..=(*WARM_ZOOMS.end()).min(settings.max_zoom);
+    let options = TileOptions {
+        budget: settings.budget,
+    };
     let spawned = std::thread::Builder::new()
         .name(format!("warm-{}", layer.meta().name))
         .spawn(move || {
             let (lon, lat) = bbox.center();
-            let (x, y) = crate::model::tile::lonlat_to_mercator(lon, lat);
+            let (x, y) = lonlat_to_mercator(lon, lat);
+            let centre = MercatorRect {
+                min_x: x,
+                min_y: y,
+                max_x: x,
+                max_y: y,
+            };
             for z in zooms {
-                let n = f64::from(1u32 << z);
-                let half = crate::model::tile::MERCATOR_HALF_EXTENT_M;
-                let col = ((x + half) / (2.0 * half) * n).floor().clamp(0.0, n - 1.0);
-                let row = ((half - y) / (2.0 * half) * n).floor().clamp(0.0, n - 1.0);
-                #[expect(
-                    clippy::cast_possible_truncation,
-                    clippy::cast_sign_loss,
-                    reason = "clamped to 0..2^z"
-                )]
-                if let Ok(tile) = crate::model::TileId::new(u64::from(z), col as u64, row as u64) {
-                    let _ = crate::tiles::render_tile(&[&layer], tile);
+                let tile = TileRange::covering(&centre, z)
+                    .ok()
+                    .and_then(|tiles| tiles.iter().next());
+                if let Some(tile) = tile {
+                    let _ = crate::tiles::render_tile_with(&[&layer], tile, &options);
                 }
             }
         });
@@ -119,12 +127,10 @@ impl Registry {
             }
             match self.data_dir.read_version(&name, version) {
                 Ok(stored) => {
-                    let layer = Arc::new(self.index(stored));
+                    let settings = self.settings.layer(&name);
+                    let layer = Arc::new(settings.index(stored));
                     tracing::info!(layer = %name, version, features = layer.len(), "layer loaded");
-                    let s = self.settings.layer(&name);
-                    let zooms =
-                        (*WARM_ZOOMS.start()).max(s.min_zoom)..=(*WARM_ZOOMS.end()).min(s.max_zoom);
-                    warm_up(Arc::clone(&layer), zooms);
+                    warm_up(Arc::clone(&layer), settings);
                     next.insert(name.clone(), layer);
                     changed.push(name);
                 }
@@ -137,16 +143,6 @@ impl Registry {
             self.layers.store(Arc::new(next));
         }
         Ok(changed)
-    }
-
-    /// Indexes a stored version with its layer's settings.
-    fn index(&self, stored: StoredLayer) -> IndexedLayer {
-        let name = stored.meta.name.clone();
-        let (layer, unknown) = self.settings.layer(&name).index(stored);
-        for property in unknown {
-            tracing::warn!(layer = %name, property, "tessera.toml names a tile property the layer does not have");
-        }
-        layer
     }
 
     /// The settings layers are served with.

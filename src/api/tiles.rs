@@ -53,13 +53,14 @@ pub(super) async fn tile(
 ) -> ApiResult<Response> {
     let tile = params::tile_id(&z, &x, &y)?;
     let layers = resolve_layers(&state, &list)?;
-    let settings: Vec<LayerSettings> = layers
+    let all_settings = Arc::clone(state.registry.settings());
+    let settings: Vec<&LayerSettings> = layers
         .iter()
-        .map(|l| state.registry.settings().layer(&l.meta().name).clone())
+        .map(|l| all_settings.layer(&l.meta().name))
         .collect();
     let (layers, settings) = in_zoom_range(layers, settings, tile)?;
     let options = TileOptions {
-        budget: LayerSettings::shared_budget(&settings),
+        budget: LayerSettings::shared_budget(settings.iter().copied()),
     };
     let policy = cache_policy(&settings);
     let versions: Vec<String> = layers
@@ -148,9 +149,9 @@ pub(super) async fn tile(
 /// [`ApiError::NotFound`] naming the zoom ranges when no layer is shown at that zoom.
 fn in_zoom_range(
     layers: Vec<Arc<IndexedLayer>>,
-    settings: Vec<LayerSettings>,
+    settings: Vec<&LayerSettings>,
     tile: TileId,
-) -> ApiResult<(Vec<Arc<IndexedLayer>>, Vec<LayerSettings>)> {
+) -> ApiResult<(Vec<Arc<IndexedLayer>>, Vec<&LayerSettings>)> {
     let z = tile.z;
     let ranges: Vec<String> = layers
         .iter()
@@ -172,7 +173,7 @@ fn in_zoom_range(
 }
 
 /// The cache policy of a tile of several layers: the strictest of theirs.
-fn cache_policy(settings: &[LayerSettings]) -> CachePolicy {
+fn cache_policy(settings: &[&LayerSettings]) -> CachePolicy {
     CachePolicy {
         max_age_seconds: settings
             .iter()

@@ -130,17 +130,21 @@ impl LayerSettings {
     }
 
     /// Indexes a stored version with these settings (generalization, tile
-    /// properties); also returns the configured tile properties the layer lacks.
+    /// properties); configured tile properties the layer lacks are logged as warnings.
     #[must_use]
-    pub fn index(&self, stored: StoredLayer) -> (IndexedLayer, Vec<String>) {
+    pub fn index(&self, stored: StoredLayer) -> IndexedLayer {
         let mut layer =
             IndexedLayer::with_settings(stored.meta, stored.features, self.generalize.clone());
-        let unknown = self
-            .properties
-            .as_ref()
-            .map(|names| layer.set_tile_properties(names))
-            .unwrap_or_default();
-        (layer, unknown)
+        if let Some(names) = &self.properties {
+            for property in layer.set_tile_properties(names) {
+                tracing::warn!(
+                    layer = %layer.meta().name,
+                    property,
+                    "tessera.toml names a tile property the layer does not have"
+                );
+            }
+        }
+        layer
     }
 
     /// The budget of a tile of several layers: the smallest of theirs (the renderer
