@@ -16,16 +16,9 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install --quiet 'ogctests==0.1.15'
 fi
 
-cargo build --release --locked --quiet
-data="$(mktemp -d)"
 port="${OGC_PORT:-18089}"
-./target/release/tessera serve --data-dir "$data" --listen "127.0.0.1:$port" >"$data.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; rm -rf "$data" "$data.log"' EXIT
-for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$port/conformance" >/dev/null && break
-  sleep 0.2
-done
+# shellcheck source=../serve_demo.sh
+source tests/serve_demo.sh "$port"
 
 "$venv/bin/python" - "$port" <<'PY'
 import sys
