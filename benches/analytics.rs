@@ -31,7 +31,7 @@ use h3o::Resolution;
 use tessera::analytics::aggregate::{Boundary, ZoneIndex, points_in_zones};
 use tessera::analytics::grid::{self, GridSpec};
 use tessera::analytics::points::{PointColumns, PointRow, Selection};
-use tessera::analytics::privacy::{PrivacyPolicy, release};
+use tessera::analytics::privacy::KAnonymity;
 use tessera::analytics::time_filter::TimeFilter;
 use tessera::analytics::{StatsSpec, hex};
 use tessera::api::tile_cache::{CachedTile, TileCache};
@@ -260,12 +260,11 @@ fn heatmap_tile(points: &PointColumns, tile: TileId) -> Option<Vec<u8>> {
     let rows = points.select(&TimeFilter::default(), None);
     let grid = GridSpec::for_tile(tile, HEATMAP_CELLS).expect("grid");
     let bins = grid::bin(points, &rows, &grid, DISTINCT).expect("bin");
-    let policy = PrivacyPolicy::default();
-    let mut rng = rand_pcg::Pcg64::new(1, 1);
+    let k = KAnonymity::default();
     let features: Vec<Feature> = bins
         .cells()
         .filter_map(|c| {
-            let released = release(&c.stats, &policy, &mut rng)?;
+            let released = k.apply(c.stats)?;
             let int = |v: u64| i64::try_from(v).map_or(Value::Null, Value::Int);
             Some(Feature {
                 id: u64::from(c.row) * u64::from(HEATMAP_CELLS) + u64::from(c.col) + 1,

@@ -91,7 +91,12 @@ fn measure_resident(dir: &Path) {
     let registry = tessera::api::Registry::load(DataDir::open(dir).expect("open")).expect("load");
     let load_s = started.elapsed().as_secs_f64();
     let after = status_kb("VmRSS:").unwrap_or(0);
-    let features: usize = registry.snapshot().values().map(|l| l.len()).sum();
+    let caller = tessera::access::Caller::anonymous();
+    let features: u64 = registry
+        .catalog(&caller)
+        .iter()
+        .map(|m| m.feature_count)
+        .sum();
     println!(
         "resident: {features} features loaded in {load_s:.2} s; RSS {:.0} MB (process baseline {:.0} MB, peak {:.0} MB)",
         after as f64 / 1024.0,

@@ -10,10 +10,13 @@
 //! - [`tiles`]: Mapbox Vector Tile rendering from an indexed layer.
 //! - [`analytics`]: heatmap binning (grid, H3), zone aggregates, flows and privacy.
 //! - [`export`]: the served vector tiles written into a PMTiles or MBTiles archive.
+//! - [`access`]: the one gate between a layer name and its use (raw features or
+//!   statistics), API keys and roles.
 //! - [`ingest`]: reading source files, validating and repairing geometry, reporting.
 //! - [`config`]: `tessera.toml`, the server's and each layer's settings.
 //! - [`api`]: the HTTP server (tiles, TileJSON, OGC API – Features).
 
+pub mod access;
 pub mod analytics;
 pub mod api;
 pub mod config;

@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use tessera::access::{Caller, KeyStore};
 use tessera::api::tile_cache::TileCache;
 use tessera::api::{self, AppState, Registry};
 use tessera::config::{DEFAULT_CONFIG_FILE, LayerSettings, Settings};
+use tessera::index::RawLayer;
 use tessera::ingest::format::Format;
 use tessera::ingest::read::{CsvOptions, ReadOptions};
 use tessera::ingest::{CatalogOptions, IngestOptions};
-use tessera::model::{LayerName, Sensitivity};
+use tessera::model::{LayerName, Role, Sensitivity};
 use tessera::store::DataDir;
 
 #[derive(Parser)]
@@ -40,6 +42,8 @@ enum Command {
     /// Write the vector tiles of layers into a PMTiles or MBTiles archive, the same
     /// tiles `serve` renders.
     Export(Box<ExportArgs>),
+    /// Issue, list or revoke the server's API keys (stored hashed in the data folder).
+    Keys(KeysArgs),
     /// List the layers and versions of a data folder.
     Layers {
         /// Folder holding the layer versions.
@@ -175,6 +179,35 @@ struct AggregateArgs {
 }
 
 #[derive(clap::Args)]
+struct KeysArgs {
+    /// Folder holding the layer versions and `keys.json`.
+    #[arg(long, default_value = "tessera-data")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    action: KeysAction,
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Issue a key and print it (only now: the server keeps its hash).
+    Add {
+        /// public, analyst, steward or admin.
+        #[arg(long)]
+        role: Role,
+        /// Who holds the key and what for (the usage registry).
+        #[arg(long)]
+        purpose: String,
+    },
+    /// List the issued keys (ids, roles, purposes; never the keys).
+    List,
+    /// Revoke a key by its id.
+    Revoke {
+        /// The key's id.
+        id: String,
+    },
+}
+
+#[derive(clap::Args)]
 struct ExportArgs {
     /// Config file whose layer settings apply, as in `serve` [default: ./tessera.toml
     /// when it exists].
@@ -209,6 +242,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ingest(args) => ingest(*args),
         Command::Aggregate(args) => aggregate(*args),
         Command::Export(args) => export(*args),
+        Command::Keys(args) => keys(args),
         Command::Layers { data_dir } => list_layers(data_dir),
     };
     if let Err(e) = &result {
@@ -257,7 +291,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         seed(&dir, &seed_from)?;
     }
     let registry = Registry::load_with(dir, Arc::new(settings)).context("cannot load layers")?;
-    let mut state = AppState::new(Arc::new(registry), public_url);
+    let mut state = AppState::new(Arc::new(registry), public_url)?;
     state.tile_cache = TileCache::new(cache_mb * 1024 * 1024);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(api::serve(
@@ -401,18 +435,13 @@ fn aggregate(args: AggregateArgs) -> anyhow::Result<()> {
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
         .collect();
-    let load = |name: &str| -> Result<Arc<tessera::index::IndexedLayer>, api::ApiError> {
-        let layer = LayerName::new(name).map_err(|e| api::ApiError::BadRequest(e.to_string()))?;
-        let stored = dir
-            .read_latest(&layer)
-            .map_err(|e| api::ApiError::NotFound(e.to_string()))?;
-        Ok(Arc::new(tessera::index::IndexedLayer::new(
-            stored.meta,
-            stored.features,
-        )))
-    };
-    let cache = api::analytics::AnalyticsCache::new(settings);
-    let collection = api::analytics::aggregate_collection(&cache, load, &pairs, None)?;
+    // The same gate, privacy ledger and noise secret as the server: the command line
+    // is an anonymous caller, charged to the shared anonymous budget.
+    let registry =
+        Registry::load_without_warm_up(dir, Arc::clone(&settings)).context("cannot load layers")?;
+    let cache = api::analytics::AnalyticsCache::open(settings, registry.data_dir().root())?;
+    let collection =
+        api::analytics::aggregate_collection(&cache, &registry, &Caller::anonymous(), &pairs)?;
     let features = collection["features"].as_array().map_or(0, Vec::len);
     std::fs::write(&args.out, serde_json::to_vec(&collection)?)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
@@ -442,12 +471,13 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
     if (min_zoom, max_zoom) != (args.minzoom, args.maxzoom) {
         eprintln!("zooms {min_zoom}..={max_zoom}: the layers' zoom range in the config");
     }
+    // Raw tiles: through the gate's type, which refuses personal layers.
     let layers = names
         .iter()
         .zip(&layer_settings)
-        .map(|(name, s)| Ok(s.index(dir.read_latest(name)?)))
+        .map(|(name, s)| Ok(RawLayer::new(Arc::new(s.index(dir.read_latest(name)?)))?))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let refs: Vec<&tessera::index::IndexedLayer> = layers.iter().collect();
+    let refs: Vec<&tessera::index::IndexedLayer> = layers.iter().map(AsRef::as_ref).collect();
     let options = tessera::export::ExportOptions {
         min_zoom,
         max_zoom,
@@ -485,6 +515,38 @@ fn tile_progress_bar() -> indicatif::ProgressBar {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar
+}
+
+fn keys(args: KeysArgs) -> anyhow::Result<()> {
+    let dir = DataDir::open(&args.data_dir)
+        .with_context(|| format!("cannot open data folder {}", args.data_dir.display()))?;
+    let store = KeyStore::open(&dir.root().join(api::KEYS_FILE))?;
+    match args.action {
+        KeysAction::Add { role, purpose } => {
+            let (record, key) = store.add(role, &purpose)?;
+            eprintln!(
+                "issued key {} ({}) for {:?}; it is shown only now:",
+                record.id, record.role, record.purpose
+            );
+            println!("{key}");
+        }
+        KeysAction::List => {
+            for r in store.list() {
+                let state = if r.revoked { "revoked" } else { "active" };
+                println!(
+                    "{}\t{}\t{state}\t{}\t{}",
+                    r.id, r.role, r.created_at, r.purpose
+                );
+            }
+        }
+        KeysAction::Revoke { id } => {
+            if !store.revoke(&id)? {
+                anyhow::bail!("no key with id {id:?}");
+            }
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
 }
 
 fn list_layers(data_dir: PathBuf) -> anyhow::Result<()> {

@@ -185,6 +185,63 @@ pub struct FlowMatrix {
     pub trips: u64,
 }
 
+/// Calls `visit(person, Some((slot, origin, destination)))` for each flow of each trip
+/// that passes `filter` (a trip in several overlapping zones makes several flows), and
+/// `visit(person, None)` for a trip whose origin or destination is in no zone.
+/// Returns the number of trips that passed the filter.
+pub fn for_each_flow(
+    trips: &Trips,
+    zones: &ZoneIndex,
+    rule: Boundary,
+    slot: Slot,
+    filter: &TimeFilter,
+    mut visit: impl FnMut(u32, Option<(u16, u32, u32)>),
+) -> u64 {
+    let (mut origins, mut destinations) = (Vec::new(), Vec::new());
+    let mut passed = 0;
+    for trip in &trips.trips {
+        let Some(stamp) = trip.departure.filter(|s| filter.accepts(*s)) else {
+            continue;
+        };
+        passed += 1;
+        let s = slot.of(filter.clock.local(stamp.unix, stamp.offset_min));
+        origins.clear();
+        destinations.clear();
+        zones.for_each_zone(trip.origin.x, trip.origin.y, rule, |z| origins.push(z));
+        zones.for_each_zone(trip.destination.x, trip.destination.y, rule, |z| {
+            destinations.push(z)
+        });
+        if origins.is_empty() || destinations.is_empty() {
+            visit(trip.person, None);
+            continue;
+        }
+        for &o in &origins {
+            for &d in &destinations {
+                visit(trip.person, Some((s, o, d)));
+            }
+        }
+    }
+    passed
+}
+
+/// One number for a flow: slot (8 bits used) | origin (28) | destination (28); zones
+/// are layer positions, far below 2^28.
+#[must_use]
+pub fn flow_key(slot: u16, origin: u32, destination: u32) -> u64 {
+    (u64::from(slot) << 56) | (u64::from(origin) << 28) | u64::from(destination)
+}
+
+/// The flow of a [`flow_key`].
+#[must_use]
+pub fn flow_of_key(key: u64) -> (u16, u32, u32) {
+    let mask = (1u64 << 28) - 1;
+    (
+        u16::try_from(key >> 56).unwrap_or(0),
+        u32::try_from((key >> 28) & mask).unwrap_or(0),
+        u32::try_from(key & mask).unwrap_or(0),
+    )
+}
+
 /// The origin–destination matrix of the trips that pass `filter`.
 ///
 /// # Errors
@@ -212,37 +269,17 @@ pub fn od_matrix(
     let mut acc = Accumulator::new(spec, 1);
     let mut keys: HashMap<u64, u32, IntBuildHasher> = HashMap::default();
     let mut flows: Vec<(u16, u32, u32)> = Vec::new();
-    let (mut origins, mut destinations) = (Vec::new(), Vec::new());
-    let mut passed = 0;
-    for trip in &trips.trips {
-        let Some(stamp) = trip.departure.filter(|s| filter.accepts(*s)) else {
-            continue;
+    let passed = for_each_flow(trips, zones, rule, slot, filter, |person, flow| {
+        let Some((s, o, d)) = flow else {
+            acc.add(UNASSIGNED, person, f64::NAN);
+            return;
         };
-        passed += 1;
-        let s = slot.of(filter.clock.local(stamp.unix, stamp.offset_min));
-        origins.clear();
-        destinations.clear();
-        zones.for_each_zone(trip.origin.x, trip.origin.y, rule, |z| origins.push(z));
-        zones.for_each_zone(trip.destination.x, trip.destination.y, rule, |z| {
-            destinations.push(z)
+        let group = *keys.entry(flow_key(s, o, d)).or_insert_with(|| {
+            flows.push((s, o, d));
+            acc.push_group()
         });
-        if origins.is_empty() || destinations.is_empty() {
-            acc.add(UNASSIGNED, trip.person, f64::NAN);
-            continue;
-        }
-        for &o in &origins {
-            for &d in &destinations {
-                // slot (8 bits used) | origin (28) | destination (28): zones are layer
-                // positions, far below 2^28.
-                let key = (u64::from(s) << 56) | (u64::from(o) << 28) | u64::from(d);
-                let group = *keys.entry(key).or_insert_with(|| {
-                    flows.push((s, o, d));
-                    acc.push_group()
-                });
-                acc.add(group, trip.person, f64::NAN);
-            }
-        }
-    }
+        acc.add(group, person, f64::NAN);
+    });
     let mut stats = acc.finish(trips.persons).into_iter();
     let unassigned = stats.next().unwrap_or_default();
     let mut flows: Vec<Flow> = flows

@@ -52,15 +52,20 @@ mod error;
 pub mod flows;
 pub mod grid;
 pub mod hex;
+mod input;
+pub mod ledger;
+pub mod noise;
 pub mod points;
 pub mod privacy;
 pub mod raster;
+pub mod release;
 mod stats;
 #[doc(hidden)]
 pub mod synthetic;
 pub mod time_filter;
 
 pub use error::{AnalyticsError, Result};
+pub use input::StatisticsInput;
 pub use stats::{NO_PERSON, Stats, StatsSpec};
 
 #[cfg(test)]

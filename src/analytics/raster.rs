@@ -109,11 +109,11 @@ pub fn colour(density: f32, saturation: f32) -> [u8; 4] {
     out
 }
 
-/// Renders the centre `size × size` pixels of a blurred `(size + 2·margin)²` grid of
-/// counts as RGBA.
+/// Renders the centre `size × size` pixels of a blurred `(size + 2·m)²` grid of
+/// counts as RGBA, `m` being the grid's margin in pixels on each side (at least
+/// [`margin`]`(radius)`; callers may round it up, e.g. to whole privacy blocks).
 #[must_use]
-pub fn render(counts: &[f32], size: usize, radius: f32, saturation: f32) -> Vec<u8> {
-    let m = margin(radius);
+pub fn render(counts: &[f32], size: usize, m: usize, radius: f32, saturation: f32) -> Vec<u8> {
     let side = size + 2 * m;
     let mut values = counts.to_vec();
     values.resize(side * side, 0.0);
@@ -160,7 +160,7 @@ mod tests {
         let size = 8;
         let side = size + 2 * margin(radius);
         let counts = vec![0.0; side * side];
-        let rgba = render(&counts, size, radius, 10.0);
+        let rgba = render(&counts, size, margin(radius), radius, 10.0);
         assert_eq!(rgba.len(), size * size * 4);
         assert!(rgba.chunks(4).all(|p| p[3] == 0));
     }

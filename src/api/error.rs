@@ -59,5 +59,17 @@ impl From<crate::model::SourceError> for ApiError {
     }
 }
 
+impl From<crate::access::AccessError> for ApiError {
+    fn from(e: crate::access::AccessError) -> Self {
+        use crate::access::AccessError;
+        match e {
+            AccessError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            AccessError::Personal { .. } | AccessError::Restricted(_) => {
+                ApiError::Forbidden(e.to_string())
+            }
+        }
+    }
+}
+
 /// Result alias of handlers.
 pub type ApiResult<T> = Result<T, ApiError>;

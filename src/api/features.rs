@@ -18,7 +18,8 @@ use serde_json::{Value as J, json};
 
 use super::params::{ItemsParams, check_json_format};
 use super::{ApiError, ApiResult, AppState};
-use crate::model::{Feature, FeatureQuery, FeatureSource, Schema, Value};
+use crate::access::{Caller, Catalog, Features};
+use crate::model::{Feature, FeatureQuery, FeatureSource, LayerMeta, Schema, Sensitivity, Value};
 
 /// Features serialized per body chunk.
 const CHUNK: usize = 256;
@@ -41,14 +42,12 @@ fn check_format(pairs: &[(String, String)]) -> ApiResult<()> {
         .try_for_each(|(_, v)| check_json_format(v))
 }
 
-/// The source of a collection. Handlers here see layers only through
-/// [`FeatureSource`], so another backend (e.g. PostGIS) can serve them unchanged.
-fn layer(state: &AppState, name: &str) -> ApiResult<Arc<dyn FeatureSource>> {
-    state
-        .registry
-        .get(name)
-        .map(|l| l as Arc<dyn FeatureSource>)
-        .ok_or_else(|| ApiError::NotFound(format!("collection {name:?} does not exist")))
+/// The source of a collection, through the access gate (personal layers are
+/// refused). Handlers here see layers only through [`FeatureSource`], so another
+/// backend (e.g. PostGIS) can serve them unchanged.
+fn layer(state: &AppState, caller: &Caller, name: &str) -> ApiResult<Arc<dyn FeatureSource>> {
+    let layer = state.registry.open::<Features>(name, caller)?;
+    Ok(layer.shared() as Arc<dyn FeatureSource>)
 }
 
 fn link(href: String, rel: &str, media: &str, title: &str) -> J {
@@ -88,15 +87,20 @@ pub(super) async fn conformance(Query(pairs): Pairs) -> ApiResult<Json<J>> {
 
 /// `GET /catalog`: the catalog entry of every layer, personal ones included, with
 /// links to how each may be read.
-pub(super) async fn catalog(State(state): State<AppState>, headers: HeaderMap) -> Json<J> {
+pub(super) async fn catalog(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Json<J> {
     let base = state.base_url(&headers);
-    let snapshot = state.registry.snapshot();
-    let layers: Vec<J> = snapshot
-        .values()
-        .map(|l| {
-            let mut entry = collection_json(l.as_ref(), &base);
-            let name = l.meta().name.as_str();
-            if super::check_raw_access(l.meta()).is_err() {
+    let layers: Vec<J> = state
+        .registry
+        .catalog(&caller)
+        .iter()
+        .map(|meta| {
+            let mut entry = collection_json(meta, &base);
+            let name = meta.name.as_str();
+            if meta.sensitivity == Sensitivity::Personal {
                 entry["links"] = json!([
                     link(
                         format!("{base}/heatmap/{name}/{{z}}/{{x}}/{{y}}.mvt"),
@@ -123,8 +127,8 @@ pub(super) async fn catalog(State(state): State<AppState>, headers: HeaderMap) -
                         "Quality report of the ingest"
                     ),
                 ]);
-                entry["idField"] = json!(l.meta().id_field);
-                entry["timeField"] = json!(l.meta().time_field);
+                entry["idField"] = json!(meta.id_field);
+                entry["timeField"] = json!(meta.time_field);
             }
             entry
         })
@@ -132,8 +136,7 @@ pub(super) async fn catalog(State(state): State<AppState>, headers: HeaderMap) -
     Json(json!({ "layers": layers }))
 }
 
-fn collection_json(layer: &dyn FeatureSource, base: &str) -> J {
-    let meta = layer.meta();
+fn collection_json(meta: &LayerMeta, base: &str) -> J {
     let name = meta.name.as_str();
     let href = format!("{base}/collections/{name}");
     let bbox = meta
@@ -168,18 +171,20 @@ fn collection_json(layer: &dyn FeatureSource, base: &str) -> J {
 
 pub(super) async fn collections(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Query(pairs): Pairs,
 ) -> ApiResult<Json<J>> {
     check_format(&pairs)?;
     let base = state.base_url(&headers);
-    let snapshot = state.registry.snapshot();
     // Personal layers are not feature collections: their features are never served.
     // They appear in /catalog, with links to their aggregates.
-    let list: Vec<J> = snapshot
-        .values()
-        .filter(|l| super::check_raw_access(l.meta()).is_ok())
-        .map(|l| collection_json(l.as_ref(), &base))
+    let list: Vec<J> = state
+        .registry
+        .catalog(&caller)
+        .iter()
+        .filter(|meta| meta.sensitivity != Sensitivity::Personal)
+        .map(|meta| collection_json(meta, &base))
         .collect();
     Ok(Json(json!({
         "links": [link(format!("{base}/collections"), "self", "application/json", "Collections")],
@@ -189,25 +194,26 @@ pub(super) async fn collections(
 
 pub(super) async fn collection(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Path(name): Path<String>,
     Query(pairs): Pairs,
 ) -> ApiResult<Json<J>> {
     check_format(&pairs)?;
-    let layer = layer(&state, &name)?;
-    super::check_raw_access(layer.meta())?;
+    let layer = layer(&state, &caller, &name)?;
     Ok(Json(collection_json(
-        layer.as_ref(),
+        layer.meta(),
         &state.base_url(&headers),
     )))
 }
 
 pub(super) async fn schema(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
-    let layer = layer(&state, &name)?;
-    let schema = layer.meta().schema.json_schema(&layer.meta().title);
+    let meta = state.registry.open::<Catalog>(&name, &caller)?;
+    let schema = meta.schema.json_schema(&meta.title);
     Ok((
         [(header::CONTENT_TYPE, "application/schema+json")],
         Json(schema),
@@ -217,10 +223,10 @@ pub(super) async fn schema(
 
 pub(super) async fn quality(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<J>> {
-    let layer = layer(&state, &name)?;
-    let meta = layer.meta();
+    let meta = state.registry.open::<Catalog>(&name, &caller)?;
     let data_dir = state.registry.data_dir().clone();
     let (layer_name, version) = (meta.name.clone(), meta.version);
     let report = tokio::task::spawn_blocking(move || data_dir.read_quality(&layer_name, version))
@@ -234,13 +240,13 @@ pub(super) async fn quality(
 
 pub(super) async fn item(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Path((name, id)): Path<(String, String)>,
     Query(pairs): Pairs,
 ) -> ApiResult<Response> {
     check_format(&pairs)?;
-    let layer = layer(&state, &name)?;
-    super::check_raw_access(layer.meta())?;
+    let layer = layer(&state, &caller, &name)?;
     let not_found = || ApiError::NotFound(format!("feature {id:?} does not exist in {name:?}"));
     let numeric: u64 = id.parse().map_err(|_| not_found())?;
     let feature = layer.feature(numeric)?.ok_or_else(not_found)?;
@@ -269,12 +275,12 @@ pub(super) async fn item(
 
 pub(super) async fn items(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Path(name): Path<String>,
     Query(pairs): Pairs,
 ) -> ApiResult<Response> {
-    let layer = layer(&state, &name)?;
-    super::check_raw_access(layer.meta())?;
+    let layer = layer(&state, &caller, &name)?;
     let params = ItemsParams::parse(&pairs, layer.schema())?;
     let query = FeatureQuery {
         bbox: params.bbox,

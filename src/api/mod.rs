@@ -6,6 +6,7 @@
 //! May import: `model`, `store`, `index`, `tiles`, `analytics`, `config`.
 
 pub mod analytics;
+mod caller;
 pub mod error;
 mod features;
 mod openapi;
@@ -27,8 +28,18 @@ use axum::routing::get;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
+pub use caller::API_KEY_HEADER;
 pub use error::{ApiError, ApiResult};
 pub use registry::Registry;
+
+use crate::access::{Caller, KeyStore, Statistics};
+
+/// File of the issued API keys in the data folder.
+pub const KEYS_FILE: &str = "keys.json";
+/// File of the privacy ledger in the data folder.
+pub const LEDGER_FILE: &str = "privacy-ledger.json";
+/// File of the noise secret in the data folder.
+pub const NOISE_KEY_FILE: &str = "privacy.key";
 
 /// Shared state of all handlers; cheap to clone.
 #[derive(Debug, Clone)]
@@ -40,21 +51,30 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// Rendered tiles.
     pub tile_cache: tile_cache::TileCache,
-    /// Point columns and zone indexes of analytics queries.
+    /// Point columns, zone indexes and privacy releases of analytics queries.
     pub analytics: analytics::AnalyticsCache,
+    /// The issued API keys.
+    pub keys: Arc<KeyStore>,
 }
 
 impl AppState {
-    /// State serving `registry` (with its settings) and a default-sized tile cache.
-    #[must_use]
-    pub fn new(registry: Arc<Registry>, public_url: Option<String>) -> Self {
-        let analytics = analytics::AnalyticsCache::new(Arc::clone(registry.settings()));
-        Self {
+    /// State serving `registry` (with its settings) and a default-sized tile cache,
+    /// with the keys, privacy ledger and noise secret of its data folder (the secret
+    /// is created on first use).
+    ///
+    /// # Errors
+    /// When one of those files cannot be read or created.
+    pub fn new(registry: Arc<Registry>, public_url: Option<String>) -> std::io::Result<Self> {
+        let root = registry.data_dir().root();
+        let keys = Arc::new(KeyStore::open(&root.join(KEYS_FILE))?);
+        let analytics = analytics::AnalyticsCache::open(Arc::clone(registry.settings()), root)?;
+        Ok(Self {
             registry,
             public_url,
             tile_cache: tile_cache::TileCache::new(tile_cache::DEFAULT_CACHE_BYTES),
             analytics,
-        }
+            keys,
+        })
     }
 }
 
@@ -72,21 +92,6 @@ impl AppState {
             .unwrap_or("localhost");
         format!("http://{host}")
     }
-}
-
-/// Refuses raw features of a `personal` layer: only aggregates of it are served.
-///
-/// # Errors
-/// [`ApiError::Forbidden`] naming the layer and what to use instead.
-pub fn check_raw_access(meta: &crate::model::LayerMeta) -> ApiResult<()> {
-    if meta.sensitivity == crate::model::Sensitivity::Personal {
-        return Err(ApiError::Forbidden(format!(
-            "layer {} holds personal data: its features and tiles are never served; use \
-             /heatmap/{}/{{z}}/{{x}}/{{y}}.mvt, /heatmap/{}.geojson or /aggregate",
-            meta.name, meta.name, meta.name
-        )));
-    }
-    Ok(())
 }
 
 /// Accepts `host[:port]` made of URL-safe characters only, so that a forged `Host`
@@ -154,14 +159,16 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "serving");
-    let served: Vec<_> = state.registry.snapshot().keys().cloned().collect();
-    prepare_analytics(&state, served);
+    prepare_analytics(&state, state.registry.names());
     let reloading = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(reload_every);
         loop {
             tick.tick().await;
             let registry = Arc::clone(&reloading.registry);
+            if let Err(e) = reloading.keys.reload() {
+                tracing::warn!(error = %e, "cannot reload the API keys");
+            }
             match tokio::task::spawn_blocking(move || registry.reload()).await {
                 Ok(Err(e)) => tracing::warn!(error = %e, "reload failed"),
                 Err(e) => tracing::warn!(error = %e, "reload task failed"),
@@ -178,9 +185,15 @@ pub async fn serve(
 /// `names` (point layers with a time field, or personal ones), so that the first
 /// heatmap or aggregate request does not wait for them (about 8 s for 10M points).
 fn prepare_analytics(state: &AppState, names: Vec<crate::model::LayerName>) {
+    let server = Caller::server();
     let layers: Vec<_> = names
         .iter()
-        .filter_map(|name| state.registry.get(name.as_str()))
+        .filter_map(|name| {
+            state
+                .registry
+                .open::<Statistics>(name.as_str(), &server)
+                .ok()
+        })
         .filter(|l| {
             let meta = l.meta();
             l.is_point_layer()

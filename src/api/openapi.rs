@@ -40,10 +40,20 @@ fn filter_type(t: FieldType) -> &'static str {
     t.json_schema_type()
 }
 
-pub(super) async fn openapi(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn openapi(
+    State(state): State<AppState>,
+    caller: crate::access::Caller,
+    headers: HeaderMap,
+) -> Response {
     let base = state.base_url(&headers);
-    let snapshot = state.registry.snapshot();
-    let names: Vec<&str> = snapshot.keys().map(|n| n.as_str()).collect();
+    // The collections: layers the caller may list whose features are served.
+    let collections: Vec<crate::model::LayerMeta> = state
+        .registry
+        .catalog(&caller)
+        .into_iter()
+        .filter(|m| m.sensitivity != crate::model::Sensitivity::Personal)
+        .collect();
+    let names: Vec<&str> = collections.iter().map(|m| m.name.as_str()).collect();
     let collection_param = json!({
         "name": "collectionId", "in": "path", "required": true,
         "schema": { "type": "string", "enum": names },
@@ -114,8 +124,8 @@ pub(super) async fn openapi(State(state): State<AppState>, headers: HeaderMap) -
     ];
     // Property filters: one parameter per distinct field name over all layers.
     let mut seen = std::collections::BTreeMap::new();
-    for layer in snapshot.values() {
-        for f in &layer.meta().schema.fields {
+    for meta in &collections {
+        for f in &meta.schema.fields {
             seen.entry(f.name.clone()).or_insert(f.field_type);
         }
     }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::access::{self, AccessError, Caller, Purpose};
 use crate::config::{LayerSettings, Settings};
 use crate::index::IndexedLayer;
-use crate::model::LayerName;
 use crate::model::tile::{MercatorRect, TileRange, lonlat_to_mercator};
+use crate::model::{LayerMeta, LayerName};
 use crate::store::{DataDir, StoreError};
 use crate::tiles::TileOptions;
 
@@ -60,7 +61,7 @@ fn warm_up(layer: Arc<IndexedLayer>, settings: &LayerSettings) {
 }
 
 /// Layers by name.
-pub type LayerMap = BTreeMap<LayerName, Arc<IndexedLayer>>;
+type LayerMap = BTreeMap<LayerName, Arc<IndexedLayer>>;
 
 /// The served layers. Readers take a snapshot without locking; a reload builds the
 /// new indexes aside and swaps them in, so requests never wait for a load.
@@ -69,6 +70,8 @@ pub struct Registry {
     data_dir: DataDir,
     settings: Arc<Settings>,
     layers: ArcSwap<LayerMap>,
+    /// Whether loads prepare tiles in the background (not for one-shot commands).
+    warm_up: bool,
 }
 
 impl Registry {
@@ -86,26 +89,66 @@ impl Registry {
     /// # Errors
     /// [`StoreError`] when the folder cannot be listed or a version cannot be read.
     pub fn load_with(data_dir: DataDir, settings: Arc<Settings>) -> Result<Self, StoreError> {
+        Self::load_inner(data_dir, settings, true)
+    }
+
+    /// Loads like [`Registry::load_with`] without preparing tiles in the background,
+    /// for one-shot commands.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the folder cannot be listed or a version cannot be read.
+    pub fn load_without_warm_up(
+        data_dir: DataDir,
+        settings: Arc<Settings>,
+    ) -> Result<Self, StoreError> {
+        Self::load_inner(data_dir, settings, false)
+    }
+
+    fn load_inner(
+        data_dir: DataDir,
+        settings: Arc<Settings>,
+        warm_up: bool,
+    ) -> Result<Self, StoreError> {
         let registry = Self {
             data_dir,
             settings,
             layers: ArcSwap::from_pointee(LayerMap::new()),
+            warm_up,
         };
         registry.reload()?;
         Ok(registry)
     }
 
-    /// A snapshot of the served layers.
-    #[must_use]
-    pub fn snapshot(&self) -> Arc<LayerMap> {
-        self.layers.load_full()
+    /// The one way to a served layer: `name` handed to `caller` for purpose `P`
+    /// ([`access::Features`] gives a [`crate::index::RawLayer`], [`access::Statistics`]
+    /// a [`crate::analytics::StatisticsInput`]), or refused.
+    ///
+    /// # Errors
+    /// [`AccessError`]: no such layer, personal data asked as features, or a
+    /// restricted layer without an analyst key.
+    pub fn open<P: Purpose>(&self, name: &str, caller: &Caller) -> Result<P::Handle, AccessError> {
+        let layer = LayerName::new(name)
+            .ok()
+            .and_then(|n| self.layers.load().get(&n).cloned());
+        access::admit::<P>(name, layer, caller)
     }
 
-    /// One layer, if served.
+    /// The catalog metadata of every served layer `caller` may know of, by name.
     #[must_use]
-    pub fn get(&self, name: &str) -> Option<Arc<IndexedLayer>> {
-        let name = LayerName::new(name).ok()?;
-        self.layers.load().get(&name).cloned()
+    pub fn catalog(&self, caller: &Caller) -> Vec<LayerMeta> {
+        self.layers
+            .load()
+            .values()
+            .map(|l| l.meta())
+            .filter(|m| access::may_list(m.sensitivity, caller))
+            .cloned()
+            .collect()
+    }
+
+    /// Names of every served layer.
+    #[must_use]
+    pub fn names(&self) -> Vec<LayerName> {
+        self.layers.load().keys().cloned().collect()
     }
 
     /// Loads every layer whose newest version differs from the one served; returns the
@@ -115,7 +158,7 @@ impl Registry {
     /// # Errors
     /// [`StoreError`] when the data folder cannot be listed.
     pub fn reload(&self) -> Result<Vec<LayerName>, StoreError> {
-        let current = self.snapshot();
+        let current = self.layers.load_full();
         let mut next = (*current).clone();
         let mut changed = Vec::new();
         for name in self.data_dir.layers()? {
@@ -130,7 +173,9 @@ impl Registry {
                     let settings = self.settings.layer(&name);
                     let layer = Arc::new(settings.index(stored));
                     tracing::info!(layer = %name, version, features = layer.len(), "layer loaded");
-                    warm_up(Arc::clone(&layer), settings);
+                    if self.warm_up {
+                        warm_up(Arc::clone(&layer), settings);
+                    }
                     next.insert(name.clone(), layer);
                     changed.push(name);
                 }

@@ -25,8 +25,18 @@ fn style_json(text: &str, base: &str) -> ApiResult<J> {
         .map_err(|e| ApiError::Internal(format!("shipped style is invalid: {e}")))
 }
 
-pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<J>> {
+pub(super) async fn list(
+    State(state): State<AppState>,
+    caller: crate::access::Caller,
+    headers: HeaderMap,
+) -> ApiResult<Json<J>> {
     let base = state.base_url(&headers);
+    let listed: Vec<String> = state
+        .registry
+        .catalog(&caller)
+        .into_iter()
+        .map(|m| m.name.to_string())
+        .collect();
     let mut styles = Vec::new();
     for (id, text) in STYLES {
         let style = style_json(text, &base)?;
@@ -34,7 +44,7 @@ pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> A
             "id": id,
             "name": style["name"],
             "layer": style["metadata"]["tessera:layer"],
-            "available": state.registry.get(id).is_some(),
+            "available": listed.iter().any(|n| n == id),
             "href": format!("{base}/styles/{id}.json"),
         }));
     }

@@ -14,10 +14,11 @@ pub const MAX_ADVERTISED_ZOOM: u8 = 22;
 
 pub(super) async fn tilejson(
     State(state): State<AppState>,
+    caller: crate::access::Caller,
     headers: HeaderMap,
     Path(list): Path<String>,
 ) -> ApiResult<Json<Json_>> {
-    let layers = resolve_layers(&state, &list)?;
+    let layers = resolve_layers(&state, &caller, &list)?;
     let settings: Vec<_> = layers
         .iter()
         .map(|l| state.registry.settings().layer(&l.meta().name))

@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::tile_cache::{CachedTile, Coding};
 use super::{ApiError, ApiResult, AppState, params};
+use crate::access::{Caller, Features};
 use crate::config::{CachePolicy, LayerSettings};
-use crate::index::IndexedLayer;
+use crate::index::{IndexedLayer, RawLayer};
 use crate::model::TileId;
 use crate::tiles::TileOptions;
 
@@ -21,17 +22,14 @@ pub const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
 /// `dropped=120;tiny=3400;clustered=0;truncated=0;simplified=1`.
 pub const THINNED_HEADER: &str = "x-tessera-thinned";
 
-/// Resolves a comma-separated list of layer names.
-pub(super) fn resolve_layers(state: &AppState, list: &str) -> ApiResult<Vec<Arc<IndexedLayer>>> {
+/// Resolves a comma-separated list of layer names through the access gate.
+pub(super) fn resolve_layers(
+    state: &AppState,
+    caller: &Caller,
+    list: &str,
+) -> ApiResult<Vec<RawLayer>> {
     list.split(',')
-        .map(|name| {
-            let layer = state
-                .registry
-                .get(name)
-                .ok_or_else(|| ApiError::NotFound(format!("layer {name:?} does not exist")))?;
-            super::check_raw_access(layer.meta())?;
-            Ok(layer)
-        })
+        .map(|name| Ok(state.registry.open::<Features>(name, caller)?))
         .collect()
 }
 
@@ -48,11 +46,12 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
 
 pub(super) async fn tile(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Path((list, z, x, y)): Path<(String, String, String, String)>,
 ) -> ApiResult<Response> {
     let tile = params::tile_id(&z, &x, &y)?;
-    let layers = resolve_layers(&state, &list)?;
+    let layers = resolve_layers(&state, &caller, &list)?;
     let all_settings = Arc::clone(state.registry.settings());
     let settings: Vec<&LayerSettings> = layers
         .iter()
@@ -148,10 +147,10 @@ pub(super) async fn tile(
 /// # Errors
 /// [`ApiError::NotFound`] naming the zoom ranges when no layer is shown at that zoom.
 fn in_zoom_range(
-    layers: Vec<Arc<IndexedLayer>>,
+    layers: Vec<RawLayer>,
     settings: Vec<&LayerSettings>,
     tile: TileId,
-) -> ApiResult<(Vec<Arc<IndexedLayer>>, Vec<&LayerSettings>)> {
+) -> ApiResult<(Vec<RawLayer>, Vec<&LayerSettings>)> {
     let z = tile.z;
     let ranges: Vec<String> = layers
         .iter()

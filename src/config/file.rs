@@ -143,6 +143,10 @@ pub struct PrivacySection {
     pub epsilon: Option<f64>,
     /// ε each API key may spend on the layer per UTC day (default 5).
     pub daily_epsilon: Option<f64>,
+    /// Groups (cells, zones, flows) one person may count in per release (default 2).
+    pub max_groups: Option<u32>,
+    /// Roles that get exact statistics of a personal layer (default none).
+    pub exact_for: Option<Vec<String>>,
 }
 
 impl LayerSection {
@@ -179,6 +183,8 @@ impl LayerSection {
                 k: s.privacy.k.or(b.privacy.k),
                 epsilon: s.privacy.epsilon.or(b.privacy.epsilon),
                 daily_epsilon: s.privacy.daily_epsilon.or(b.privacy.daily_epsilon),
+                max_groups: s.privacy.max_groups.or(b.privacy.max_groups),
+                exact_for: s.privacy.exact_for.or(b.privacy.exact_for),
             },
         }
     }

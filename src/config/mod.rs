@@ -377,5 +377,23 @@ fn privacy(p: &PrivacySection, key: &str) -> Result<PrivacyRules, Invalid> {
             .map_err(|e| (format!("{key}.privacy.k"), e.to_string()))?,
         epsilon: epsilon("epsilon", p.epsilon)?,
         daily_epsilon: epsilon("daily_epsilon", p.daily_epsilon)?,
+        max_groups: match p.max_groups {
+            Some(0) => {
+                return Err((
+                    format!("{key}.privacy.max_groups"),
+                    "must be at least 1".into(),
+                ));
+            }
+            m => m,
+        },
+        exact_for: p
+            .exact_for
+            .iter()
+            .flatten()
+            .map(|r| {
+                r.parse()
+                    .map_err(|e: String| (format!("{key}.privacy.exact_for"), e))
+            })
+            .collect::<Result<_, Invalid>>()?,
     })
 }

@@ -10,6 +10,7 @@
 
 pub mod generalized;
 mod properties;
+mod raw;
 
 use std::sync::OnceLock;
 
@@ -20,6 +21,7 @@ use rstar::{AABB, RTree};
 
 pub use generalized::{Band, GeneralizeSettings, TileBudget};
 pub use properties::{NULL_VALUE, PropertyTable};
+pub use raw::{PersonalData, RawLayer};
 
 use crate::model::tile::{MercatorRect, lonlat_to_mercator};
 use crate::model::{Bbox, Feature, FeatureQuery, FeatureSource, LayerMeta, QueryPage, SourceError};

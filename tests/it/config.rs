@@ -2,6 +2,7 @@
 //! budget, cache policy and per-layer privacy.
 
 use mvt_reader::Reader;
+use serde_json::json;
 use tessera::store::DataDir;
 
 use crate::support::{TestServer, demo_dir, read_geojson, store_layer, store_personal_layer};
@@ -122,6 +123,13 @@ async fn tiles_render_alike_with_the_server_cache_off() {
 
 /// A personal point layer: 30 points of 12 persons in one place, 3 persons elsewhere.
 async fn pings_server(config: &str) -> TestServer {
+    pings_server_with_key(config).await.0
+}
+
+const H3_QUERY: &str = "/heatmap/pings.geojson?h3_res=5&stat=distinct";
+
+/// [`pings_server`], and an analyst key.
+async fn pings_server_with_key(config: &str) -> (TestServer, String) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = DataDir::open(tmp.path()).expect("open");
     store_personal_layer(
@@ -131,36 +139,38 @@ async fn pings_server(config: &str) -> TestServer {
         "person",
         "ts",
     );
-    TestServer::start_with(tmp, config).await
+    let key = crate::support::issue_key(tmp.path(), tessera::model::Role::Analyst);
+    (TestServer::start_with(tmp, config).await, key)
 }
-
-const H3_QUERY: &str = "/heatmap/pings.geojson?h3_res=5&stat=distinct";
 
 #[tokio::test]
 async fn a_configured_k_suppresses_what_the_default_k_releases() {
-    let default = pings_server("").await;
-    let (status, body) = default.get_json(H3_QUERY).await;
+    // Exact answers (for the analyst role the config names) show k alone at work.
+    let exact = "[layers.pings.privacy]\nexact_for = [\"analyst\"]\n";
+    let (default, key) = pings_server_with_key(exact).await;
+    let (status, body) = default.get_json_as(H3_QUERY, &key).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["k"], 10);
     assert_eq!(body["features"][0]["properties"]["distinct"], 12);
 
-    let strict = pings_server("[layers.pings.privacy]\nk = 20\n").await;
-    let (status, body) = strict.get_json(H3_QUERY).await;
+    let (strict, key) = pings_server_with_key(&format!("{exact}k = 20\n")).await;
+    let (status, body) = strict.get_json_as(H3_QUERY, &key).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["k"], 20);
     assert_eq!(body["features"].as_array().map(Vec::len), Some(0), "{body}");
     // A query cannot lower the layer's k.
-    let (_, body) = strict.get_json(&format!("{H3_QUERY}&k=5")).await;
+    let (_, body) = strict.get_json_as(&format!("{H3_QUERY}&k=5"), &key).await;
     assert_eq!(body["k"], 20);
 }
 
 #[tokio::test]
 async fn a_configured_epsilon_makes_every_query_noisy_within_the_daily_budget() {
+    const H3_QUERY: &str = "/heatmap/pings.geojson?h3_res=6&stat=distinct";
     let server = pings_server("[layers.pings.privacy]\nepsilon = 0.5\ndaily_epsilon = 1.0\n").await;
     let (status, body) = server.get_json(H3_QUERY).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["privacy_budget"]["epsilon"], 0.5);
-    assert_eq!(body["privacy_budget"]["remaining_today"], 0.5);
+    assert_eq!(body["privacy"]["epsilon"], 0.5);
+    assert_eq!(body["privacy"]["remaining_today"], 0.5);
     // Asking for more ε than the layer allows is refused before anything is spent.
     let (status, body) = server.get_json(&format!("{H3_QUERY}&epsilon=0.9")).await;
     assert_eq!(status, 400);
@@ -173,9 +183,15 @@ async fn a_configured_epsilon_makes_every_query_noisy_within_the_daily_budget() 
     // Less ε (more noise) is allowed.
     let (status, body) = server.get_json(&format!("{H3_QUERY}&epsilon=0.25")).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["privacy_budget"]["remaining_today"], 0.25);
-    // The layer's daily budget of 1.0 is then exhausted by a default-ε query.
+    assert_eq!(body["privacy"]["remaining_today"], 0.25);
+    // A repeat costs nothing; a new query beyond the daily budget of 1.0 is refused.
     let (status, body) = server.get_json(H3_QUERY).await;
+    assert_eq!(
+        (status, &body["privacy"]["charged"]),
+        (200, &json!(0.0)),
+        "{body}"
+    );
+    let (status, body) = server.get_json(&format!("{H3_QUERY}&hours=8-9")).await;
     assert_eq!(status, 429, "{body}");
     // Raster heatmaps cannot carry noise, so they are refused on such a layer.
     let resp = server.get("/heatmap/pings/10/513/511.png").await;

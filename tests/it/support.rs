@@ -160,14 +160,20 @@ impl TestServer {
         Self::start_with(tmp, "").await
     }
 
-    /// Serves the given data folder with the settings of a `tessera.toml` text.
+    /// Serves the given data folder with the settings of a `tessera.toml` text. The
+    /// noise secret is a fixed one (unless the folder has its own), so that private
+    /// answers are the same in every run.
     pub async fn start_with(tmp: tempfile::TempDir, config: &str) -> Self {
+        let secret = tmp.path().join(tessera::api::NOISE_KEY_FILE);
+        if !secret.exists() {
+            std::fs::write(&secret, "5e".repeat(32)).expect("write secret");
+        }
         let (settings, warnings) =
             tessera::config::Settings::parse(config, Path::new("test.toml")).expect("config");
         assert!(warnings.is_empty(), "{warnings:?}");
         let dir = DataDir::open(tmp.path()).expect("open data dir");
         let registry = Arc::new(Registry::load_with(dir, Arc::new(settings)).expect("load"));
-        let state = AppState::new(Arc::clone(&registry), None);
+        let state = AppState::new(Arc::clone(&registry), None).expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -212,10 +218,34 @@ impl TestServer {
             .expect("request")
     }
 
+    /// A GET presenting `key` as `Authorization: Bearer`.
+    pub async fn get_as(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_json_as(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
+        let resp = self.get_as(path, key).await;
+        let status = resp.status().as_u16();
+        let body = resp.json().await.expect("json body");
+        (status, body)
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
         let resp = self.get(path).await;
         let status = resp.status().as_u16();
         let body = resp.json().await.expect("json body");
         (status, body)
     }
+}
+
+/// Issues an API key of `role` in the data folder `root` (before the server starts).
+pub fn issue_key(root: &Path, role: tessera::model::Role) -> String {
+    let store =
+        tessera::access::KeyStore::open(&root.join(tessera::api::KEYS_FILE)).expect("key store");
+    store.add(role, "integration test").expect("issue key").1
 }
