@@ -76,7 +76,7 @@ pub const DEFAULT_DAILY_EPSILON: f64 = 5.0;
 /// The default ε of one release of a personal layer.
 pub const DEFAULT_RELEASE_EPSILON: f64 = 1.0;
 /// The default number of groups one person may count in per release.
-pub const DEFAULT_MAX_GROUPS: u32 = 2;
+pub const DEFAULT_MAX_GROUPS: u32 = 1;
 /// The smallest ε a query may ask for: bounds the releases one budget can pay for.
 pub const MIN_EPSILON: f64 = 0.01;
 

@@ -12,6 +12,7 @@ mod features;
 mod openapi;
 pub mod params;
 pub mod registry;
+pub mod routes;
 mod styles;
 pub mod tile_cache;
 mod tilejson;
@@ -24,7 +25,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderMap, Method, header};
-use axum::routing::get;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
@@ -110,37 +110,11 @@ pub fn router(state: AppState) -> Router {
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
         .max_age(Duration::from_secs(3600));
-    Router::new()
-        .route("/", get(features::landing))
-        .route("/api", get(openapi::openapi))
-        .route("/conformance", get(features::conformance))
-        .route("/catalog", get(features::catalog))
-        .route("/collections", get(features::collections))
-        .route("/collections/{layer}", get(features::collection))
-        .route("/collections/{layer}/items", get(features::items))
-        .route("/collections/{layer}/items/{id}", get(features::item))
-        .route("/collections/{layer}/schema", get(features::schema))
-        .route("/collections/{layer}/quality", get(features::quality))
-        .route("/map", get(viewer::page))
-        .route(
-            "/favicon.ico",
-            get(|| async { axum::http::StatusCode::NO_CONTENT }),
-        )
-        .route("/assets/maplibre-gl.js", get(viewer::maplibre_js))
-        .route("/assets/maplibre-gl.css", get(viewer::maplibre_css))
-        .route(
-            "/assets/maplibre-gl-LICENSE.txt",
-            get(viewer::maplibre_license),
-        )
-        .route("/styles", get(styles::list))
-        .route("/styles/{file}", get(styles::style))
-        .route("/heatmap/{layer}/{z}/{x}/{y}", get(analytics::heatmap_tile))
-        .route("/heatmap/{file}", get(analytics::heatmap_geojson))
-        .route("/aggregate", get(analytics::aggregate))
-        .route("/flows", get(analytics::flows))
-        .route("/flows/{z}/{x}/{y}", get(analytics::flows_tile))
-        .route("/tiles/{layers}", get(tilejson::tilejson))
-        .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
+    routes::ROUTES
+        .iter()
+        .fold(Router::new(), |router, r| {
+            router.route(r.path, routes::handler(r.path))
+        })
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .layer(cors)
         .layer(TraceLayer::new_for_http())

@@ -143,7 +143,7 @@ pub struct PrivacySection {
     pub epsilon: Option<f64>,
     /// ε each API key may spend on the layer per UTC day (default 5).
     pub daily_epsilon: Option<f64>,
-    /// Groups (cells, zones, flows) one person may count in per release (default 2).
+    /// Groups (cells, zones, flows) one person may count in per release (default 1).
     pub max_groups: Option<u32>,
     /// Roles that get exact statistics of a personal layer (default none).
     pub exact_for: Option<Vec<String>>,

@@ -8,5 +8,6 @@ mod export;
 mod features;
 mod generalize;
 mod ingest;
+mod privacy;
 mod support;
 mod tiles;

@@ -4,11 +4,12 @@
 //! # Mechanism
 //! A release counts, for each group (a grid cell, an H3 cell, a zone, a flow), the
 //! distinct persons in it, in four steps:
-//! 1. **Memberships**: the (person, group) pairs of the selected rows, deduplicated.
+//! 1. **Memberships**: the (person, group) pair of each selected row.
 //! 2. **Contribution bounding**: a person in more than `max_groups` groups keeps
-//!    `max_groups` of them, chosen by a keyed hash of (person, group), so one person
-//!    changes at most `max_groups` counts by one each: the L1 sensitivity is
-//!    `max_groups`.
+//!    the `max_groups` where they have the most records (ties broken by a keyed hash),
+//!    so one person changes at most `max_groups` counts by one each: the L1
+//!    sensitivity is `max_groups`. The choice depends on that person's records alone,
+//!    which is what the sensitivity argument needs.
 //! 3. **Consistent noise**: each count gets discrete Laplace noise of scale
 //!    `max_groups / ε` keyed by the release's context and the group
 //!    ([`super::noise::NoiseKey`]), so the same release always has the same values.
@@ -125,19 +126,23 @@ pub fn release_person_counts(
 ) -> Released {
     pairs.retain(|p| p.0 != NO_PERSON);
     pairs.sort_unstable();
-    pairs.dedup();
     let seed = key.seed(format!("{context}|bound").as_bytes());
+    let bound = policy.max_groups as usize;
     let mut kept: Vec<u64> = Vec::with_capacity(pairs.len());
+    let mut groups: Vec<(usize, u64, u64)> = Vec::new();
     for person in pairs.chunk_by(|a, b| a.0 == b.0) {
-        let bound = policy.max_groups as usize;
-        if person.len() <= bound {
-            kept.extend(person.iter().map(|p| p.1));
-        } else {
-            let mut ranked: Vec<(u64, u64)> =
-                person.iter().map(|p| (mix(seed, p.0, p.1), p.1)).collect();
-            ranked.select_nth_unstable(bound - 1);
-            kept.extend(ranked[..bound].iter().map(|r| r.1));
+        // (records, tie-break, group) of each of the person's groups; most records first.
+        groups.clear();
+        groups.extend(
+            person
+                .chunk_by(|a, b| a.1 == b.1)
+                .map(|run| (run.len(), mix(seed, run[0].0, run[0].1), run[0].1)),
+        );
+        if groups.len() > bound {
+            groups.select_nth_unstable_by(bound - 1, |a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            groups.truncate(bound);
         }
+        kept.extend(groups.iter().map(|g| g.2));
     }
     kept.sort_unstable();
     let b = policy.noise_scale();
@@ -155,8 +160,8 @@ pub fn release_person_counts(
     Released { groups }
 }
 
-/// A keyed 64-bit mix of a person and a group (splitmix64 finalizer), to rank a
-/// person's groups when bounding.
+/// A keyed 64-bit mix of a person and a group (splitmix64 finalizer), to break ties
+/// between a person's groups when bounding.
 fn mix(seed: u64, person: u32, group: u64) -> u64 {
     let mut z = seed ^ group.rotate_left(17) ^ (u64::from(person) << 1 | 1);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
