@@ -1,7 +1,8 @@
 //! Analytics on 10M generated pings (see `common/pings.rs`): building the point
 //! columns, grid and H3 binning, points into 1 000 districts, and a heatmap tile end to
 //! end without HTTP (bin → k-anonymity → MVT), computed (cold) and from the tile cache
-//! (warm).
+//! (warm); the private releases of a personal layer (grid level, zones) and a heatmap
+//! tile read from a release.
 //!
 //! `cargo bench --bench analytics` (3 to 4 minutes on 2 cores; `PINGS` changes the
 //! number of points). Every kernel runs on one thread, so points/s is per core.
@@ -30,8 +31,10 @@ use geo_types::{Coord, Geometry, Rect};
 use h3o::Resolution;
 use tessera::analytics::aggregate::{Boundary, ZoneIndex, points_in_zones};
 use tessera::analytics::grid::{self, GridSpec};
+use tessera::analytics::noise::NoiseKey;
 use tessera::analytics::points::{PointColumns, PointRow, Selection};
-use tessera::analytics::privacy::KAnonymity;
+use tessera::analytics::privacy::{Epsilon, KAnonymity};
+use tessera::analytics::release::{GridAnswer, PrivatePolicy, grid_release, morton, zone_release};
 use tessera::analytics::time_filter::TimeFilter;
 use tessera::analytics::{StatsSpec, hex};
 use tessera::api::tile_cache::{CachedTile, TileCache};
@@ -332,6 +335,62 @@ fn heatmap_tiles<M: Measurement>(c: &mut Criterion<M>) {
     group.finish();
 }
 
+/// The private answers of a personal layer: a grid release (the cost of the first
+/// heatmap tile of a level, once per layer version and time filter), a heatmap tile
+/// read from it (every later tile and zoom), and the zone release of
+/// `/aggregate?stat=distinct` on 1 000 districts — each to set beside the exact
+/// figures of `heatmap_tile` and `points_in_1000_zones`.
+fn private_releases<M: Measurement>(c: &mut Criterion<M>) {
+    let data = &*DATA;
+    let all = all_rows(&data.cols);
+    let key = NoiseKey::from_bytes([9; 32]);
+    let policy = PrivatePolicy {
+        epsilon: Epsilon::new(1.0).expect("eps"),
+        k: KAnonymity::default(),
+        max_groups: 1,
+    };
+    let mut group = slow_group(c, "private_release", 10);
+    group.throughput(Throughput::Elements(data.cols.len() as u64));
+    group.bench_function("grid_level_17", |b| {
+        b.iter(|| grid_release(black_box(&data.cols), &all, 17, &policy, &key, "bench"));
+    });
+    let index = ZoneIndex::build(&data.zones);
+    group.bench_function("zones_1000", |b| {
+        b.iter(|| zone_release(black_box(&data.cols), &all, &index, &policy, &key, "bench"));
+    });
+    group.finish();
+
+    let release = grid_release(&data.cols, &all, 17, &policy, &key, "bench");
+    eprintln!("grid level 17: {} cells released", release.groups().len());
+    let mut group = fast_group(c, "private_heatmap_tile");
+    for z in [12u8, 14] {
+        let tile = common::centre_tile(z);
+        let answer = GridAnswer::for_tile(z, HEATMAP_CELLS);
+        group.bench_function(format!("z{z}_from_release"), |b| {
+            b.iter(|| {
+                let features: Vec<Feature> = answer
+                    .cells(black_box(&release), tile)
+                    .into_iter()
+                    .map(|(cell, persons)| Feature {
+                        id: morton(cell.x, cell.y) + 1,
+                        geometry: lonlat_rect(&cell.mercator_bounds()),
+                        properties: vec![
+                            Value::Null,
+                            i64::try_from(persons).map_or(Value::Null, Value::Int),
+                            Value::Null,
+                            Value::Null,
+                        ],
+                    })
+                    .collect();
+                let n = features.len();
+                let cells = IndexedLayer::new(layer_meta("pings", cell_fields(), n), features);
+                render_tile(&[&cells], tile)
+            });
+        });
+    }
+    group.finish();
+}
+
 /// Writes the points and canvases for `benches/datashader_compare.py`:
 /// `points.f32` (all x offsets, then all y offsets, little-endian `f32`),
 /// `<canvas>.u32` (Tessera's counts, row-major, row 0 north) and `canvases.json`.
@@ -418,14 +477,14 @@ criterion_group! {
     name = cpu_benches;
     config = Criterion::default().with_measurement(ThreadCpu(WallTime));
     targets = columns::<ThreadCpu>, grid_binning::<ThreadCpu>, h3_binning::<ThreadCpu>,
-        aggregate::<ThreadCpu>, heatmap_tiles::<ThreadCpu>
+        aggregate::<ThreadCpu>, heatmap_tiles::<ThreadCpu>, private_releases::<ThreadCpu>
 }
 
 criterion_group! {
     name = wall_benches;
     config = Criterion::default();
     targets = columns::<WallTime>, grid_binning::<WallTime>, h3_binning::<WallTime>,
-        aggregate::<WallTime>, heatmap_tiles::<WallTime>
+        aggregate::<WallTime>, heatmap_tiles::<WallTime>, private_releases::<WallTime>
 }
 
 fn main() {

@@ -69,4 +69,4 @@ pub use input::StatisticsInput;
 pub use stats::{NO_PERSON, Stats, StatsSpec};
 
 #[cfg(test)]
-mod test_data;
+pub(crate) mod test_data;

@@ -429,6 +429,13 @@ fn cli_aggregate_writes_the_same_collection_to_a_file() {
     ]);
     assert_eq!(strict.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&strict.stderr).contains("person id"));
+    // A personal layer is never written out as zones, whatever the command.
+    store_personal_layer(&dir, "private", &points(4, 4), "person", "ts");
+    let leak = aggregate(&["--zones", "private", "--points", "pings"]);
+    assert_eq!(leak.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&leak.stderr);
+    assert!(stderr.contains("personal"), "{stderr}");
+    assert!(!std::fs::read_to_string(&out).expect("read").contains("w3"));
 }
 
 #[tokio::test]

@@ -422,3 +422,6 @@ fn exact_hexagons(
         "features": features,
     }))
 }
+
+#[cfg(test)]
+mod tests;
