@@ -219,6 +219,7 @@ pub fn ingest(
         sensitivity: catalog.sensitivity,
         id_field: catalog.id_field.clone(),
         time_field: catalog.time_field.clone(),
+        timezone: None,
         geometry_type: geometry_type_name(&features),
         feature_count: features.len() as u64,
         bbox: report.bbox,
