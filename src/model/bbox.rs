@@ -40,11 +40,30 @@ pub const COARSE_LAT_STEP: f64 = 0.01;
 /// The smallest width and height of a box on the coarse grid, metres.
 pub const COARSE_MIN_CELL_M: f64 = 1000.0;
 
-/// Longitude steps of the coarse grid, degrees, finest first. Each divides 180, so the
-/// antimeridian is a grid line and clamping a box to ±180° never cuts a cell.
-const COARSE_LON_STEPS: [f64; 14] = [
-    0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 45.0, 90.0, 180.0,
+/// Longitude steps of the coarse grid, degrees, finest first, as fractions
+/// `(numerator, denominator)`. Each divides 180, so the antimeridian is a grid line and
+/// clamping a box to ±180° never cuts a cell. Edges are computed as `index × numerator
+/// / denominator` from whole numbers, so each is the double nearest its decimal value
+/// and coarsening a coarsened box finds the same indices.
+const COARSE_LON_STEPS: [(i64, i64); 14] = [
+    (1, 100),
+    (1, 50),
+    (1, 20),
+    (1, 10),
+    (1, 5),
+    (1, 2),
+    (1, 1),
+    (2, 1),
+    (5, 1),
+    (10, 1),
+    (20, 1),
+    (45, 1),
+    (90, 1),
+    (180, 1),
 ];
+
+/// [`COARSE_LAT_STEP`] as a fraction.
+const COARSE_LAT_FRACTION: (i64, i64) = (1, 100);
 
 /// Metres per degree of longitude at the equator (WGS84 semi-major axis × π / 180). On
 /// the ellipsoid a parallel is a little longer than on this sphere, so widths computed
@@ -130,15 +149,19 @@ impl Bbox {
         if self.is_empty() || !finite {
             return *self;
         }
-        let (min_y, max_y) = snap(self.min_y, self.max_y, COARSE_LAT_STEP, 90.0);
+        let (min_y, max_y) = snap(self.min_y, self.max_y, COARSE_LAT_FRACTION, 90);
         let poleward = min_y.abs().max(max_y.abs());
         let metres_per_degree = METRES_PER_DEGREE_AT_EQUATOR * poleward.to_radians().cos();
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "numerators and denominators are below 200"
+        )]
         let step = COARSE_LON_STEPS
             .iter()
             .copied()
-            .find(|step| step * metres_per_degree >= COARSE_MIN_CELL_M);
+            .find(|&(num, den)| num as f64 / den as f64 * metres_per_degree >= COARSE_MIN_CELL_M);
         let (min_x, max_x) = match step {
-            Some(step) => snap(self.min_x, self.max_x, step, 180.0),
+            Some(step) => snap(self.min_x, self.max_x, step, 180),
             None => (-180.0, 180.0),
         };
         Self::new(min_x, min_y, max_x, max_y)
@@ -218,12 +241,17 @@ impl Bbox {
     }
 }
 
-/// `lo..hi` snapped outward to multiples of `step` (which divides `limit`), within
-/// `-limit..=limit`, and at least one step wide.
-fn snap(lo: f64, hi: f64, step: f64, limit: f64) -> (f64, f64) {
-    let max_index = grid_index(limit / step, f64::round);
-    let mut a = grid_index(lo / step, f64::floor).clamp(-max_index, max_index);
-    let mut b = grid_index(hi / step, f64::ceil).clamp(-max_index, max_index);
+/// `lo..hi` snapped outward to multiples of the step `num / den` degrees (which divides
+/// `limit`), within `-limit..=limit`, and at least one step wide.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "grid indices, numerators and denominators are below 2^25, exact in f64"
+)]
+fn snap(lo: f64, hi: f64, (num, den): (i64, i64), limit: i64) -> (f64, f64) {
+    let cells = |degrees: f64| degrees * den as f64 / num as f64;
+    let max_index = limit * den / num;
+    let mut a = grid_index(cells(lo), f64::floor).clamp(-max_index, max_index);
+    let mut b = grid_index(cells(hi), f64::ceil).clamp(-max_index, max_index);
     if b <= a {
         if a < max_index {
             b = a + 1;
@@ -231,12 +259,8 @@ fn snap(lo: f64, hi: f64, step: f64, limit: f64) -> (f64, f64) {
             a = b - 1;
         }
     }
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "grid indices are below 2^17, exact in f64"
-    )]
-    let edges = (a as f64 * step, b as f64 * step);
-    edges
+    let edge = |index: i64| (index * num) as f64 / den as f64;
+    (edge(a), edge(b))
 }
 
 /// The grid index of `cells` (a coordinate divided by the step): the nearest whole
@@ -370,6 +394,24 @@ mod tests {
         let north = Bbox::new(10.001, 69.991, 10.001, 69.991).coarsened();
         assert!((north.max_x - north.min_x - 0.05).abs() < 1e-9, "{north:?}");
         assert!(Bbox::empty().coarsened().is_empty());
+    }
+
+    /// Regression: edges computed as `index as f64 * 0.01` gave 41.410000000000004,
+    /// which coarsened again to 41.41, so a stored coarse extent was not a fixed point.
+    #[test]
+    fn coarse_edges_are_the_nearest_doubles_and_fixed_points() {
+        let c = Bbox::new(2.141, 41.371, 2.199, 41.4098).coarsened();
+        assert_eq!(
+            (c.min_x, c.min_y, c.max_x, c.max_y),
+            (2.14, 41.37, 2.2, 41.41)
+        );
+        for i in 0..20_000_u32 {
+            let t = f64::from(i);
+            let lon = -179.99 + t * 0.017_99;
+            let lat = -89.9 + t * 0.008_99;
+            let c = Bbox::new(lon, lat, lon + t * 1e-4, lat + t * 1e-5).coarsened();
+            assert_eq!(c.coarsened(), c, "{lon} {lat}");
+        }
     }
 
     #[test]
