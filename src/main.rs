@@ -289,7 +289,7 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         .csv_delimiter
         .map(|c| u8::try_from(c).context("the CSV delimiter must be one ASCII character"))
         .transpose()?;
-    let options = IngestOptions {
+    let mut options = IngestOptions {
         format: args.format,
         crs: args.crs,
         read: ReadOptions {
@@ -314,7 +314,6 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         },
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
-    let mut options = options;
     options.catalog.declare(&settings.layer(&layer).declared);
     let started = std::time::Instant::now();
     let outcome = tessera::ingest::ingest(&args.path, &layer, &dir, &options)?;
