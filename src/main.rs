@@ -82,6 +82,11 @@ struct ServeArgs {
 struct IngestArgs {
     /// The file to ingest (GeoJSON, GeoJSONSeq, CSV, FlatGeobuf, Shapefile).
     path: PathBuf,
+    /// Config file whose `[layers.NAME]` declarations (sensitivity, id_field,
+    /// time_field, timezone) win over the flags [default: ./tessera.toml when it
+    /// exists].
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Layer name: 1 to 64 characters from a-z, 0-9, '_' and '-'.
     #[arg(long)]
     layer: String,
@@ -109,15 +114,22 @@ struct IngestArgs {
     /// How often the data is refreshed (e.g. monthly).
     #[arg(long)]
     update_frequency: Option<String>,
-    /// public, restricted or personal.
-    #[arg(long, default_value = "public")]
-    sensitivity: Sensitivity,
-    /// The property identifying a person (personal layers).
+    /// public, restricted or personal. Without it (and without a declaration in the
+    /// config file) the layer is public, except that points with a time field and an
+    /// id-like field are refused until their sensitivity is declared.
+    #[arg(long)]
+    sensitivity: Option<Sensitivity>,
+    /// The property identifying a person (personal layers); stored as text.
     #[arg(long)]
     id_field: Option<String>,
     /// The property holding the observation time.
     #[arg(long)]
     time_field: Option<String>,
+    /// IANA time zone (e.g. Europe/Madrid) in which times without a UTC offset are
+    /// read, and in which hours and weekdays of queries are counted. Without it, times
+    /// without an offset are rejected.
+    #[arg(long)]
+    timezone: Option<String>,
     /// CSV delimiter (detected when absent).
     #[arg(long)]
     csv_delimiter: Option<char>,
@@ -288,7 +300,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let dir = DataDir::open(&data_dir)
         .with_context(|| format!("cannot open data folder {}", data_dir.display()))?;
     if dir.layers()?.is_empty() && seed_from.is_dir() {
-        seed(&dir, &seed_from)?;
+        seed(&dir, &seed_from, &settings)?;
     }
     let registry = Registry::load_with(dir, Arc::new(settings)).context("cannot load layers")?;
     let mut state = AppState::new(Arc::new(registry), public_url)?;
@@ -304,13 +316,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let layer = LayerName::new(&args.layer)?;
+    let settings = load_settings(args.config.as_deref())?;
     let dir = DataDir::open(&args.data_dir)
         .with_context(|| format!("cannot open data folder {}", args.data_dir.display()))?;
     let delimiter = args
         .csv_delimiter
         .map(|c| u8::try_from(c).context("the CSV delimiter must be one ASCII character"))
         .transpose()?;
-    let options = IngestOptions {
+    let mut options = IngestOptions {
         format: args.format,
         crs: args.crs,
         read: ReadOptions {
@@ -319,6 +332,7 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
                 lon_column: args.lon_column,
                 lat_column: args.lat_column,
                 wkt_column: args.wkt_column,
+                text_columns: Vec::new(),
             },
         },
         catalog: CatalogOptions {
@@ -330,9 +344,11 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
             sensitivity: args.sensitivity,
             id_field: args.id_field,
             time_field: args.time_field,
+            timezone: args.timezone,
         },
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
+    options.catalog.declare(&settings.layer(&layer).declared);
     let started = std::time::Instant::now();
     let outcome = tessera::ingest::ingest(&args.path, &layer, &dir, &options)?;
     print!("{}", outcome.report.summary());
@@ -356,13 +372,14 @@ struct SeedEntry {
     sensitivity: Option<String>,
     id_field: Option<String>,
     time_field: Option<String>,
+    timezone: Option<String>,
 }
 
 const SEED_CATALOG: &str = "catalog.json";
 
 /// Ingests every readable file of `from` as a layer named after the file, described by
-/// the folder's `catalog.json` when it has one.
-fn seed(dir: &DataDir, from: &std::path::Path) -> anyhow::Result<()> {
+/// the folder's `catalog.json` when it has one, under the declarations of `settings`.
+fn seed(dir: &DataDir, from: &std::path::Path, settings: &Settings) -> anyhow::Result<()> {
     let catalog_path = from.join(SEED_CATALOG);
     let mut catalog: std::collections::HashMap<String, SeedEntry> = if catalog_path.is_file() {
         let text = std::fs::read_to_string(&catalog_path)?;
@@ -386,11 +403,13 @@ fn seed(dir: &DataDir, from: &std::path::Path) -> anyhow::Result<()> {
             continue;
         };
         let entry = catalog.remove(layer.as_str()).unwrap_or_default();
-        let sensitivity = match entry.sensitivity.as_deref() {
-            Some(s) => s.parse().map_err(anyhow::Error::msg)?,
-            None => Sensitivity::Public,
-        };
-        let options = IngestOptions {
+        let sensitivity = entry
+            .sensitivity
+            .as_deref()
+            .map(str::parse::<Sensitivity>)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("{}: {layer}: {e}", catalog_path.display()))?;
+        let mut options = IngestOptions {
             catalog: CatalogOptions {
                 title: entry.title.or_else(|| Some(layer.to_string())),
                 description: entry.description,
@@ -400,9 +419,11 @@ fn seed(dir: &DataDir, from: &std::path::Path) -> anyhow::Result<()> {
                 sensitivity,
                 id_field: entry.id_field,
                 time_field: entry.time_field,
+                timezone: entry.timezone,
             },
             ..IngestOptions::default()
         };
+        options.catalog.declare(&settings.layer(&layer).declared);
         match tessera::ingest::ingest(&path, &layer, dir, &options) {
             Ok(outcome) => eprintln!(
                 "seeded {layer} from {} ({} features)",

@@ -3,10 +3,13 @@
 //!
 //! # Wall clock
 //! Hours and weekdays mean local time, which a unix timestamp does not carry. A
-//! [`Clock`] says where the local offset comes from: the offset written in each
-//! RFC 3339 timestamp (`+02:00`; `Z` and integer timestamps are UTC), or one fixed
-//! offset for the whole query. Daylight saving time is not modelled by a fixed offset:
-//! data recorded in UTC across a DST change is off by one hour for part of the year.
+//! [`Clock`] says where the local offset comes from: the offset each [`Stamp`] holds
+//! ([`Clock::AsRecorded`]), or one fixed offset for the whole query. The point columns
+//! give each stamp its local offset: in a layer with a time zone, the zone's offset at
+//! that instant (daylight saving included: 08:30 in Madrid is 08:30 in March and in
+//! July); otherwise the offset written in the RFC 3339 timestamp (`+02:00`; `Z` and
+//! integer timestamps are UTC). A fixed offset does not model daylight saving: data
+//! recorded in UTC across a DST change is off by one hour for part of the year.
 //!
 //! May import: nothing from the crate.
 

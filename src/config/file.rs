@@ -1,11 +1,15 @@
 //! The config file as written: every key optional, so that a section can override
 //! another key by key.
+//!
+//! May import: `model`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+
+use crate::model::Sensitivity;
 
 /// `tessera.toml` as written.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -72,6 +76,18 @@ pub struct LayerSection {
     pub cache: CacheSection,
     /// `[layers.NAME.privacy]`.
     pub privacy: PrivacySection,
+    /// Declared sensitivity: `public`, `restricted` or `personal` (only in
+    /// `[layers.NAME]`; wins over the ingest's `--sensitivity`).
+    pub sensitivity: Option<Sensitivity>,
+    /// Declared property identifying a person (only in `[layers.NAME]`; wins over
+    /// `--id-field`).
+    pub id_field: Option<String>,
+    /// Declared property holding the observation time (only in `[layers.NAME]`; wins
+    /// over `--time-field`).
+    pub time_field: Option<String>,
+    /// Declared IANA time zone of the layer's local times, e.g. `Europe/Madrid` (only
+    /// in `[layers.NAME]`; wins over `--timezone`).
+    pub timezone: Option<String>,
 }
 
 /// Per-zoom simplification.
@@ -150,7 +166,9 @@ pub struct PrivacySection {
 }
 
 impl LayerSection {
-    /// This section's keys, with the missing ones taken from `base`.
+    /// This section's keys, with the missing ones taken from `base`. The declared
+    /// catalog fields (`sensitivity`, `id_field`, `time_field`, `timezone`) belong to
+    /// one layer and are never taken from `base`.
     #[must_use]
     pub fn over(&self, base: &Self) -> Self {
         let s = self.clone();
@@ -186,6 +204,26 @@ impl LayerSection {
                 max_groups: s.privacy.max_groups.or(b.privacy.max_groups),
                 exact_for: s.privacy.exact_for.or(b.privacy.exact_for),
             },
+            sensitivity: s.sensitivity,
+            id_field: s.id_field,
+            time_field: s.time_field,
+            timezone: s.timezone,
         }
+    }
+}
+
+impl LayerSection {
+    /// The dotted names of the declared catalog fields this section sets, for the
+    /// message that refuses them in `[defaults]`.
+    pub(super) fn declared_keys(&self) -> Vec<&'static str> {
+        [
+            ("sensitivity", self.sensitivity.is_some()),
+            ("id_field", self.id_field.is_some()),
+            ("time_field", self.time_field.is_some()),
+            ("timezone", self.timezone.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect()
     }
 }

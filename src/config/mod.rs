@@ -1,5 +1,7 @@
 //! `tessera.toml`: server options and per-layer settings (zoom range, tile properties,
-//! generalization, tile budget, clustering, cache policy, privacy).
+//! generalization, tile budget, clustering, cache policy, privacy), and the catalog
+//! fields a steward declares per layer (sensitivity, id and time fields, time zone),
+//! which win over what an ingest recorded ([`LayerSettings::declare`]).
 //!
 //! Read in two stages: the file is parsed into [`ConfigFile`], whose keys are all
 //! optional and whose unknown keys are reported as warnings with their path, then
@@ -25,8 +27,8 @@ pub use file::{
 use crate::analytics::privacy::{Epsilon, KAnonymity, PrivacyRules};
 use crate::index::generalized::{ClusterSettings, TinyPolygons};
 use crate::index::{GeneralizeSettings, IndexedLayer, TileBudget};
-use crate::model::LayerName;
 use crate::model::tile::MAX_ZOOM;
+use crate::model::{Declared, LayerMeta, LayerName};
 use crate::store::StoredLayer;
 
 /// The file read when no `--config` is given, if it exists.
@@ -106,6 +108,8 @@ pub struct LayerSettings {
     pub cache: CachePolicy,
     /// k-anonymity and noise of the layer's aggregates.
     pub privacy: PrivacyRules,
+    /// Catalog fields declared in `[layers.NAME]`, which win over the ingest's.
+    pub declared: Declared,
 }
 
 impl Default for LayerSettings {
@@ -118,11 +122,36 @@ impl Default for LayerSettings {
             budget: TileBudget::default(),
             cache: CachePolicy::default(),
             privacy: PrivacyRules::default(),
+            declared: Declared::default(),
         }
     }
 }
 
 impl LayerSettings {
+    /// A stored version's metadata as the server must treat it: the declared catalog
+    /// fields (sensitivity, id and time fields, time zone) over the stored ones, then
+    /// [`LayerMeta::published`] (a personal layer's extent coarsened). So a layer
+    /// declared personal after its ingest, or a copy ingested as public under a name
+    /// declared personal, is served as personal. Call it on every version loaded.
+    #[must_use]
+    pub fn declare(&self, meta: LayerMeta) -> LayerMeta {
+        for (role, field) in [
+            ("id_field", &self.declared.id_field),
+            ("time_field", &self.declared.time_field),
+        ] {
+            if let Some(field) = field
+                && meta.schema.position(field).is_none()
+            {
+                tracing::warn!(
+                    layer = %meta.name,
+                    field,
+                    "tessera.toml declares {role} {field:?}, which the layer does not have"
+                );
+            }
+        }
+        self.declared.apply(meta)
+    }
+
     /// True when tiles at zoom `z` show the layer.
     #[must_use]
     pub fn shows_zoom(&self, z: u8) -> bool {
@@ -211,6 +240,14 @@ impl Settings {
             key,
             reason,
         };
+        if let Some(key) = file.defaults.declared_keys().first() {
+            return Err(invalid(
+                format!("defaults.{key}"),
+                "sensitivity, id_field, time_field and timezone describe one layer: \
+                 declare them in [layers.NAME]"
+                    .into(),
+            ));
+        }
         let defaults =
             layer_settings(&file.defaults, "defaults").map_err(|(k, r)| invalid(k, r))?;
         let mut layers = BTreeMap::new();
@@ -280,6 +317,33 @@ fn layer_settings(s: &LayerSection, key: &str) -> Result<LayerSettings, Invalid>
             server: s.cache.server.unwrap_or(true),
         },
         privacy: privacy(&s.privacy, key)?,
+        declared: declared(s, key)?,
+    })
+}
+
+/// The declared catalog fields of a layer section; the time zone must be a known IANA
+/// name.
+fn declared(s: &LayerSection, key: &str) -> Result<Declared, Invalid> {
+    let field = |name: &str, value: &Option<String>| match value {
+        Some(v) if v.trim().is_empty() => Err((
+            format!("{key}.{name}"),
+            "must name a property of the layer".to_owned(),
+        )),
+        v => Ok(v.clone()),
+    };
+    if let Some(zone) = &s.timezone {
+        jiff::tz::TimeZone::get(zone).map_err(|e| {
+            (
+                format!("{key}.timezone"),
+                format!("{zone:?} is not a known IANA time zone (e.g. \"Europe/Madrid\"): {e}"),
+            )
+        })?;
+    }
+    Ok(Declared {
+        sensitivity: s.sensitivity,
+        id_field: field("id_field", &s.id_field)?,
+        time_field: field("time_field", &s.time_field)?,
+        timezone: s.timezone.clone(),
     })
 }
 

@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::model::Sensitivity;
+use crate::model::{Declared, LayerMeta, Sensitivity};
 
 fn parse(text: &str) -> Result<(Settings, Vec<String>), ConfigError> {
     Settings::parse(text, Path::new("tessera.toml"))
@@ -42,6 +42,12 @@ fn shipped_config_parses_without_warnings_and_its_defaults_are_the_built_in_ones
         TinyPolygons::Point
     );
     assert_eq!(settings.server.tile_cache_mb, Some(256));
+    // The demo's personal layers are declared so, whatever a copy is ingested with.
+    for layer in ["pings", "trips"] {
+        let declared = &settings.layer(&name(layer)).declared;
+        assert_eq!(declared.sensitivity, Some(Sensitivity::Personal), "{layer}");
+        assert_eq!(declared.id_field.as_deref(), Some("device_id"), "{layer}");
+    }
 }
 
 #[test]
@@ -176,4 +182,69 @@ fn privacy_rules_resolve_with_the_layer_sensitivity() {
     );
     assert_eq!(other.resolve(Sensitivity::Public).min_k, None);
     assert_eq!(other.resolve(Sensitivity::Public).epsilon, None);
+}
+
+#[test]
+fn a_layer_declares_its_catalog_fields_which_win_over_the_stored_ones() {
+    let (settings, warnings) = parse(
+        "[layers.copy]\nsensitivity = \"personal\"\nid_field = \"device_id\"\n\
+         time_field = \"ts\"\ntimezone = \"Europe/Madrid\"\n",
+    )
+    .expect("config");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let copy = settings.layer(&name("copy"));
+    assert_eq!(
+        copy.declared,
+        Declared {
+            sensitivity: Some(Sensitivity::Personal),
+            id_field: Some("device_id".into()),
+            time_field: Some("ts".into()),
+            timezone: Some("Europe/Madrid".into()),
+        }
+    );
+    let mut stored = LayerMeta::in_memory(
+        name("copy"),
+        crate::model::Schema {
+            fields: vec![crate::model::Field {
+                name: "device_id".into(),
+                field_type: crate::model::FieldType::String,
+            }],
+        },
+        1,
+    );
+    let exact = crate::model::Bbox::new(2.166_606, 41.392_449, 2.166_606, 41.392_449);
+    stored.bbox = Some(exact);
+    let served = copy.declare(stored.clone());
+    assert_eq!(served.sensitivity, Sensitivity::Personal);
+    assert_eq!(served.id_field.as_deref(), Some("device_id"));
+    assert_eq!(served.time_field.as_deref(), Some("ts"));
+    assert_eq!(served.timezone.as_deref(), Some("Europe/Madrid"));
+    assert_eq!(served.bbox, Some(exact.coarsened()));
+    // A layer without declarations is served as stored.
+    assert_eq!(
+        settings.layer(&name("other")).declare(stored.clone()),
+        stored
+    );
+    // Declarations are per layer: [defaults] does not pass them on, and refuses them.
+    assert!(settings.layer(&name("other")).declared.is_empty());
+    let e = error("[defaults]\nsensitivity = \"personal\"\n");
+    assert!(e.contains("defaults.sensitivity"), "{e}");
+    assert!(e.contains("[layers.NAME]"), "{e}");
+}
+
+#[test]
+fn declared_values_are_checked() {
+    let e = error("[layers.a]\nsensitivity = \"secret\"\n");
+    assert!(e.contains("secret") && e.contains("line 2"), "{e}");
+    assert!(e.contains("personal"), "{e}");
+    let e = error("[layers.a]\ntimezone = \"Europe/Madird\"\n");
+    assert!(e.contains("layers.a.timezone"), "{e}");
+    assert!(e.contains("Europe/Madird"), "{e}");
+    let e = error("[layers.a]\nid_field = \" \"\n");
+    assert!(e.contains("layers.a.id_field"), "{e}");
+    let (settings, _) = parse("[layers.a]\ntimezone = \"UTC\"\n").expect("UTC is a zone");
+    assert_eq!(
+        settings.layer(&name("a")).declared.timezone.as_deref(),
+        Some("UTC")
+    );
 }

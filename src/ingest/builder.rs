@@ -4,12 +4,14 @@
 //! Several builders can read parts of one file on different threads and be joined in
 //! file order ([`LayerBuilder::append`]) with the result one builder would give.
 //!
-//! May import: `model`, `crs`, `geometry_check`, `ingest::read`.
+//! May import: `model`, `crs`, `geometry_check`, `ingest::read`, `ingest::fields`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use geo::BoundingRect as _;
 
+use super::fields::{FieldRules, Slots};
 use super::read::{PropertyNames, RawFeature, ReadError};
 use crate::crs::ToWgs84;
 use crate::geometry_check::{self, Checked, Fix};
@@ -43,9 +45,21 @@ pub(super) struct LayerBuilder {
     /// The layout of each accepted feature's properties.
     layout_of: Vec<usize>,
     pub(super) report: QualityReport,
+    /// The rules of the catalog's time and id fields.
+    rules: Arc<FieldRules>,
+    /// The last list of property names met and where the rules' fields are in it.
+    rule_slots: Option<(PropertyNames, Slots)>,
 }
 
 impl LayerBuilder {
+    /// A builder that applies `rules` to each feature's time and id values.
+    pub(super) fn new(rules: Arc<FieldRules>) -> Self {
+        Self {
+            rules,
+            ..Self::default()
+        }
+    }
+
     /// Checks `raw` and keeps it, or records why not.
     pub(super) fn add(&mut self, raw: RawFeature, to_wgs84: &ToWgs84) {
         self.report.features_read += 1;
@@ -65,6 +79,14 @@ impl LayerBuilder {
                 return;
             }
         };
+        let (names, mut values) = raw.properties.into_parts();
+        if !self.rules.is_empty() {
+            let slots = self.rule_slots(&names);
+            if let Err(reason) = self.rules.apply(slots, &mut values) {
+                self.report.reject(at, reason);
+                return;
+            }
+        }
         // Reorienting rings to RFC 7946 is routine normalisation, not a repair.
         let repairs: Vec<String> = fixes
             .iter()
@@ -74,7 +96,6 @@ impl LayerBuilder {
         if !repairs.is_empty() {
             self.report.repaired(at, repairs.join("; "));
         }
-        let (names, values) = raw.properties.into_parts();
         let layout = self.layout(&names, &values);
         self.accepted.push(Feature {
             id: at.feature,
@@ -82,6 +103,21 @@ impl LayerBuilder {
             properties: values,
         });
         self.layout_of.push(layout);
+    }
+
+    /// Where the rules' fields are among properties `names`; readers share one list
+    /// between features, so this is mostly one pointer comparison.
+    fn rule_slots(&mut self, names: &PropertyNames) -> Slots {
+        if let Some((last, slots)) = &self.rule_slots
+            && last.same_list(names)
+        {
+            return *slots;
+        }
+        let slots = self
+            .rules
+            .slots(names.as_slice().iter().map(super::read::Name::as_str));
+        self.rule_slots = Some((names.clone(), slots));
+        slots
     }
 
     /// Records a feature the reader could not read.

@@ -1,21 +1,35 @@
-//! The ingest pipeline: read → reproject → check and repair → type → report → store.
+//! The ingest pipeline: read → reproject → check and repair → time and id fields →
+//! type → report → store.
 //!
 //! Every feature is either stored (possibly repaired) or listed in the quality report
 //! with its position and reason. A fatal read error, or an input in which no feature
 //! survives, stores nothing: the version being served stays as it was.
+//!
+//! # Sensitivity
+//! A layer's sensitivity is declared (a flag, or `[layers.NAME]` of `tessera.toml`
+//! through [`CatalogOptions::declare`]), or else public, except for a layer with the
+//! shape of personal data (points, a time field and a recurring id field; see
+//! [`super::fields::personal_shape`]), which is refused until its sensitivity is
+//! declared: a copy of a personal layer must not become public by omission. A
+//! personal layer's report is stored and returned redacted
+//! ([`QualityReport::redacted`]) and its extent coarsened ([`LayerMeta::published`]).
+//!
+//! May import: `model`, `crs`, `geometry_check`, `store`, `ingest::*`.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use geo_types::Geometry;
 use sha2::{Digest as _, Sha256};
 
 use super::builder::{Built, LayerBuilder};
+use super::fields::{FieldRules, PersonalShape, personal_shape};
 use super::format::{Format, FormatError};
 use super::read::{self, ReadError, ReadOptions};
 use crate::crs::{Crs, CrsError, ToWgs84};
 use crate::model::meta::SourceInfo;
-use crate::model::{Feature, LayerMeta, LayerName, QualityReport, Schema, Sensitivity};
+use crate::model::{Declared, Feature, LayerMeta, LayerName, QualityReport, Schema, Sensitivity};
 use crate::store::{DataDir, StoreError};
 
 /// What to ingest and how to describe it in the catalog.
@@ -46,12 +60,35 @@ pub struct CatalogOptions {
     pub steward: Option<String>,
     /// Update frequency.
     pub update_frequency: Option<String>,
-    /// Sensitivity class.
-    pub sensitivity: Sensitivity,
-    /// Property identifying a person (personal layers).
+    /// Sensitivity class; `None` when not declared: public, unless the layer has the
+    /// shape of personal data, which is then refused (see the module documentation).
+    pub sensitivity: Option<Sensitivity>,
+    /// Property identifying a person (personal layers); stored as text.
     pub id_field: Option<String>,
     /// Property holding the observation time.
     pub time_field: Option<String>,
+    /// IANA time zone of local times without a UTC offset (e.g. `Europe/Madrid`);
+    /// without one, such times are rejected.
+    pub timezone: Option<String>,
+}
+
+impl CatalogOptions {
+    /// Puts the catalog fields a steward declared (`[layers.NAME]` of `tessera.toml`)
+    /// over these: each declared field wins over the one given here.
+    pub fn declare(&mut self, declared: &Declared) {
+        if let Some(sensitivity) = declared.sensitivity {
+            self.sensitivity = Some(sensitivity);
+        }
+        for (field, value) in [
+            (&mut self.id_field, &declared.id_field),
+            (&mut self.time_field, &declared.time_field),
+            (&mut self.timezone, &declared.timezone),
+        ] {
+            if value.is_some() {
+                field.clone_from(value);
+            }
+        }
+    }
 }
 
 /// Why an ingest stored nothing.
@@ -96,7 +133,7 @@ pub enum IngestError {
         summary: String,
     },
     /// A field named in the options is absent from the data.
-    #[error("{path}: field {field:?} given as {role} does not exist; fields are: {fields}")]
+    #[error("{path}: field {field:?} given as the {role} does not exist; fields are: {fields}")]
     UnknownField {
         /// The input file.
         path: PathBuf,
@@ -107,9 +144,53 @@ pub enum IngestError {
         /// The fields found.
         fields: String,
     },
+    /// The time zone is not a known IANA name.
+    #[error("unknown time zone {zone:?}: give an IANA name such as \"Europe/Madrid\" ({reason})")]
+    UnknownTimeZone {
+        /// The name given.
+        zone: String,
+        /// What the time zone database said.
+        reason: String,
+    },
+    /// The layer looks like personal data and no sensitivity was declared.
+    #[error("{path}: {}", undeclared_message(layer, shape))]
+    UndeclaredSensitivity {
+        /// The input file.
+        path: PathBuf,
+        /// The layer being ingested.
+        layer: LayerName,
+        /// Why it looks personal.
+        shape: PersonalShape,
+    },
     /// Writing the version failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The message of [`IngestError::UndeclaredSensitivity`].
+fn undeclared_message(layer: &LayerName, shape: &PersonalShape) -> String {
+    let ids: Vec<String> = shape
+        .id_fields
+        .iter()
+        .map(|id| {
+            format!(
+                "{:?} ({} distinct values in {} rows)",
+                id.field, id.distinct, id.rows
+            )
+        })
+        .collect();
+    let id = shape.id_fields.first().map_or("ID", |id| id.field.as_str());
+    format!(
+        "the layer looks like personal data: points with the time field {:?} and the \
+         id-like field{} {}, and no sensitivity was declared. Pass --sensitivity personal \
+         --id-field {id} --time-field {} to ingest it as personal data, or \
+         --sensitivity public to confirm that it is not (or declare sensitivity in \
+         [layers.{layer}] of tessera.toml)",
+        shape.time_field,
+        if ids.len() > 1 { "s" } else { "" },
+        ids.join(", "),
+        shape.time_field,
+    )
 }
 
 /// The stored version and its quality report.
@@ -131,11 +212,33 @@ pub fn ingest(
     dir: &DataDir,
     options: &IngestOptions,
 ) -> Result<IngestOutcome, IngestError> {
+    let catalog = &options.catalog;
+    let zone = match &catalog.timezone {
+        Some(name) => Some((
+            name.clone(),
+            jiff::tz::TimeZone::get(name).map_err(|e| IngestError::UnknownTimeZone {
+                zone: name.clone(),
+                reason: e.to_string(),
+            })?,
+        )),
+        None => None,
+    };
+    let rules = Arc::new(FieldRules {
+        time_field: catalog.time_field.clone(),
+        zone,
+        id_field: catalog.id_field.clone(),
+    });
+    let mut read_options = options.read.clone();
+    // The CSV reader keeps the id column as written: `1.0` must not become `1`.
+    read_options
+        .csv
+        .text_columns
+        .extend(catalog.id_field.clone());
     let format = match options.format {
         Some(f) => f,
         None => Format::detect(path)?,
     };
-    let reader = read::open(path, format, &options.read)?;
+    let reader = read::open(path, format, &read_options)?;
     let crs_text = options.crs.clone().or_else(|| reader.declared_crs());
     let crs = match &crs_text {
         Some(text) => parse_crs(text),
@@ -163,15 +266,15 @@ pub fn ingest(
         let hasher = scope.spawn(|| hash_file(path));
         let built = if parts.len() > 1 {
             drop(reader);
-            match build_in_parts(path, &parts, &to_wgs84, &progress) {
+            match build_in_parts(path, &parts, &to_wgs84, &rules, &progress) {
                 Some(built) => built,
                 // A later part failed: read it all on one thread to fail as that would.
-                None => read::open(path, format, &options.read)
+                None => read::open(path, format, &read_options)
                     .map_err(IngestError::from)
-                    .and_then(|reader| build(reader, &to_wgs84, &progress)),
+                    .and_then(|reader| build(reader, &to_wgs84, &rules, &progress)),
             }
         } else {
-            build(reader, &to_wgs84, &progress)
+            build(reader, &to_wgs84, &rules, &progress)
         };
         let sha256 = hasher.join().unwrap_or_else(|_| {
             Err(IngestError::Io {
@@ -184,6 +287,11 @@ pub fn ingest(
     progress.finish();
     let (schema, features, report) = built?;
     let sha256 = sha256?;
+    let report = if catalog.sensitivity == Some(Sensitivity::Personal) {
+        report.redacted()
+    } else {
+        report
+    };
     if features.is_empty() {
         return Err(IngestError::NoValidFeature {
             path: path.to_owned(),
@@ -192,10 +300,15 @@ pub fn ingest(
             summary: report.summary(),
         });
     }
-    let catalog = &options.catalog;
     for (field, role) in [
-        (&catalog.id_field, "--id-field"),
-        (&catalog.time_field, "--time-field"),
+        (
+            &catalog.id_field,
+            "id field (--id-field, or id_field in tessera.toml)",
+        ),
+        (
+            &catalog.time_field,
+            "time field (--time-field, or time_field in tessera.toml)",
+        ),
     ] {
         if let Some(field) = field
             && schema.position(field).is_none()
@@ -208,6 +321,24 @@ pub fn ingest(
             });
         }
     }
+    let sensitivity = match catalog.sensitivity {
+        Some(sensitivity) => sensitivity,
+        None => match personal_shape(
+            &schema,
+            &features,
+            catalog.time_field.as_deref(),
+            catalog.id_field.as_deref(),
+        ) {
+            Some(shape) => {
+                return Err(IngestError::UndeclaredSensitivity {
+                    path: path.to_owned(),
+                    layer: layer.clone(),
+                    shape,
+                });
+            }
+            None => Sensitivity::Public,
+        },
+    };
     let meta = LayerMeta {
         name: layer.clone(),
         version: 0,
@@ -216,9 +347,10 @@ pub fn ingest(
         license: catalog.license.clone(),
         steward: catalog.steward.clone(),
         update_frequency: catalog.update_frequency.clone(),
-        sensitivity: catalog.sensitivity,
+        sensitivity,
         id_field: catalog.id_field.clone(),
         time_field: catalog.time_field.clone(),
+        timezone: catalog.timezone.clone(),
         geometry_type: geometry_type_name(&features),
         feature_count: features.len() as u64,
         bbox: report.bbox,
@@ -245,9 +377,10 @@ pub fn ingest(
 fn build(
     reader: Box<dyn read::SourceReader>,
     to_wgs84: &ToWgs84,
+    rules: &Arc<FieldRules>,
     progress: &super::progress::Progress,
 ) -> Result<Built, IngestError> {
-    let mut builder = LayerBuilder::default();
+    let mut builder = LayerBuilder::new(Arc::clone(rules));
     for item in reader {
         match item {
             Ok(raw) => builder.add(raw, to_wgs84),
@@ -293,11 +426,12 @@ fn build_in_parts(
     path: &Path,
     parts: &[std::ops::Range<u64>],
     to_wgs84: &ToWgs84,
+    rules: &Arc<FieldRules>,
     progress: &super::progress::Progress,
 ) -> Option<Result<Built, IngestError>> {
     let build_part = |range: std::ops::Range<u64>| -> Result<LayerBuilder, ReadError> {
         let reader = read::geojsonseq::GeoJsonSeqReader::open_range(path, range)?;
-        let mut builder = LayerBuilder::default();
+        let mut builder = LayerBuilder::new(Arc::clone(rules));
         for item in reader {
             match item {
                 Ok(raw) => builder.add(raw, to_wgs84),
@@ -449,12 +583,13 @@ mod tests {
         let to_wgs84 = ToWgs84::new(&Crs::wgs84()).expect("identity");
         let progress = super::super::progress::Progress::new(false);
         let reader = read::open(&path, Format::GeoJsonSeq, &ReadOptions::default()).expect("open");
-        let whole = build(reader, &to_wgs84, &progress).expect("build");
+        let rules = Arc::new(FieldRules::default());
+        let whole = build(reader, &to_wgs84, &rules, &progress).expect("build");
         assert!(whole.2.features_rejected > 0 && whole.2.features_accepted > 100);
         for parts in [2, 3, 7, 64] {
             let ranges = read::geojsonseq::split(&path, parts).expect("split");
             assert!(ranges.len() > 1, "{parts}");
-            let joined = build_in_parts(&path, &ranges, &to_wgs84, &progress)
+            let joined = build_in_parts(&path, &ranges, &to_wgs84, &rules, &progress)
                 .expect("no part failed")
                 .expect("build");
             assert_eq!(joined, whole, "{parts} parts");

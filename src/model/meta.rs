@@ -1,5 +1,8 @@
 //! Catalog metadata of a layer version: what the data is, who answers for it, how it
-//! may be used and what it contains.
+//! may be used and what it contains; what of it may be published ([`LayerMeta::published`]);
+//! and the catalog fields a steward declares in `tessera.toml` ([`Declared`]).
+//!
+//! May import: nothing from the crate.
 
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +64,7 @@ impl LayerMeta {
             sensitivity: Sensitivity::Public,
             id_field: None,
             time_field: None,
+            timezone: None,
             geometry_type: "Mixed".into(),
             feature_count,
             bbox: None,
@@ -73,6 +77,65 @@ impl LayerMeta {
             },
             created_at: String::new(),
         }
+    }
+}
+
+impl LayerMeta {
+    /// The metadata as it may be shown to anyone who may see the layer's catalog
+    /// entry: for a personal layer, the extent coarsened to a grid of cells of at
+    /// least 1 km ([`Bbox::coarsened`]), so that it does not locate the people at its
+    /// edges; other layers unchanged. Idempotent.
+    ///
+    /// The store writes personal layers' metadata in this form; a server applies it
+    /// again at load, for versions written before or declared personal since
+    /// ([`Declared::apply`]).
+    #[must_use]
+    pub fn published(mut self) -> Self {
+        if self.sensitivity == Sensitivity::Personal {
+            self.bbox = self.bbox.map(|b| b.coarsened());
+        }
+        self
+    }
+}
+
+/// Catalog fields a data steward declares for a layer (`[layers.NAME]` in
+/// `tessera.toml`). Each one given wins over what the ingest recorded, so a layer
+/// declared personal is served as personal whatever flags a copy was ingested with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Declared {
+    /// Sensitivity class.
+    pub sensitivity: Option<Sensitivity>,
+    /// The property identifying a person.
+    pub id_field: Option<String>,
+    /// The property holding the observation time.
+    pub time_field: Option<String>,
+    /// The IANA time zone of the layer's local times (already checked to exist).
+    pub timezone: Option<String>,
+}
+
+impl Declared {
+    /// True when nothing is declared.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// `meta` with the declared fields put over its own, then [`LayerMeta::published`].
+    #[must_use]
+    pub fn apply(&self, mut meta: LayerMeta) -> LayerMeta {
+        if let Some(sensitivity) = self.sensitivity {
+            meta.sensitivity = sensitivity;
+        }
+        if let Some(field) = &self.id_field {
+            meta.id_field = Some(field.clone());
+        }
+        if let Some(field) = &self.time_field {
+            meta.time_field = Some(field.clone());
+        }
+        if let Some(zone) = &self.timezone {
+            meta.timezone = Some(zone.clone());
+        }
+        meta.published()
     }
 }
 
@@ -106,6 +169,11 @@ pub struct LayerMeta {
     /// The property holding the observation time, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_field: Option<String>,
+    /// The IANA time zone (e.g. `Europe/Madrid`) of the layer's local times: times
+    /// written without a UTC offset were read in it at ingest, and hours and weekdays of
+    /// analytics queries are read on its wall clock. `None`: each time's own offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
     /// Geometry type of the features (`Point`, `Polygon`, … or `Mixed`).
     pub geometry_type: String,
     /// Number of features stored.
@@ -118,4 +186,65 @@ pub struct LayerMeta {
     pub source: SourceInfo,
     /// Creation time, RFC 3339 UTC.
     pub created_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Schema;
+
+    fn meta(sensitivity: Sensitivity) -> LayerMeta {
+        let mut meta =
+            LayerMeta::in_memory(LayerName::new("pings").expect("name"), Schema::default(), 1);
+        meta.sensitivity = sensitivity;
+        meta.bbox = Some(Bbox::new(2.166_606, 41.392_449, 2.166_606, 41.392_449));
+        meta
+    }
+
+    #[test]
+    fn only_personal_layers_publish_a_coarse_extent() {
+        let public = meta(Sensitivity::Public);
+        assert_eq!(public.clone().published(), public);
+        let restricted = meta(Sensitivity::Restricted);
+        assert_eq!(restricted.clone().published(), restricted);
+        let personal = meta(Sensitivity::Personal).published();
+        let bbox = personal.bbox.expect("bbox");
+        assert_eq!(
+            Some(bbox),
+            meta(Sensitivity::Public).bbox.map(|b| b.coarsened())
+        );
+        assert_eq!(personal.clone().published(), personal);
+    }
+
+    #[test]
+    fn declared_fields_win_and_a_declared_personal_layer_is_published_coarse() {
+        let declared = Declared {
+            sensitivity: Some(Sensitivity::Personal),
+            id_field: Some("device".into()),
+            time_field: None,
+            timezone: Some("Europe/Madrid".into()),
+        };
+        let mut stored = meta(Sensitivity::Public);
+        stored.time_field = Some("ts".into());
+        let served = declared.apply(stored.clone());
+        assert_eq!(served.sensitivity, Sensitivity::Personal);
+        assert_eq!(served.id_field.as_deref(), Some("device"));
+        assert_eq!(served.time_field.as_deref(), Some("ts"));
+        assert_eq!(served.timezone.as_deref(), Some("Europe/Madrid"));
+        assert_eq!(served.bbox, stored.bbox.map(|b| b.coarsened()));
+        assert!(Declared::default().is_empty());
+        assert_eq!(Declared::default().apply(stored.clone()), stored);
+    }
+
+    #[test]
+    fn a_timezone_is_written_only_when_set() {
+        let mut m = meta(Sensitivity::Public);
+        let json = serde_json::to_string(&m).expect("json");
+        assert!(!json.contains("timezone"), "{json}");
+        let back: LayerMeta = serde_json::from_str(&json).expect("read back");
+        assert_eq!(back.timezone, None);
+        m.timezone = Some("Europe/Madrid".into());
+        let json = serde_json::to_string(&m).expect("json");
+        assert!(json.contains(r#""timezone":"Europe/Madrid""#), "{json}");
+    }
 }

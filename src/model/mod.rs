@@ -19,7 +19,7 @@ pub mod value;
 pub use bbox::Bbox;
 pub use feature::Feature;
 pub use layer_name::{InvalidLayerName, LayerName};
-pub use meta::{LayerMeta, Sensitivity};
+pub use meta::{Declared, LayerMeta, Sensitivity};
 pub use quality::{QualityReport, Rejection};
 pub use role::{Role, RoleSet};
 pub use source::{FeatureQuery, FeatureSource, PropertyFilter, QueryPage, SourceError};

@@ -20,7 +20,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::model::{Feature, LayerMeta, LayerName, QualityReport};
+use crate::model::{Feature, LayerMeta, LayerName, QualityReport, Sensitivity};
 
 /// File name of the features of a version.
 pub const FEATURES_FILE: &str = "features.fgb";
@@ -200,14 +200,26 @@ impl DataDir {
     /// number filled in. The write is atomic: readers see either no new version or a
     /// complete one.
     ///
+    /// A personal layer's metadata and quality report are written in their published
+    /// forms ([`LayerMeta::published`], [`QualityReport::redacted`]): its `meta.json`
+    /// holds only the coarse extent, and its `quality.json` no coordinate or value.
+    ///
     /// # Errors
     /// [`StoreError`] on any I/O or encoding failure; nothing is published then.
     pub fn write_version(
         &self,
-        mut meta: LayerMeta,
+        meta: LayerMeta,
         features: &[Feature],
         quality: &QualityReport,
     ) -> Result<LayerMeta> {
+        let mut meta = meta.published();
+        let redacted;
+        let quality = if meta.sensitivity == Sensitivity::Personal {
+            redacted = quality.redacted();
+            &redacted
+        } else {
+            quality
+        };
         let layer_dir = self.layer_dir(&meta.name);
         fs::create_dir_all(&layer_dir).map_err(io_err(&layer_dir))?;
         let staging = TempDir::create(&layer_dir)?;

@@ -16,6 +16,7 @@ pub(super) fn meta(name: &str) -> LayerMeta {
         sensitivity: Sensitivity::Public,
         id_field: None,
         time_field: None,
+        timezone: None,
         geometry_type: "Polygon".into(),
         feature_count: 2,
         bbox: None,
@@ -86,6 +87,43 @@ fn write_then_read_round_trips_features_in_id_order() {
     expected.sort_by_key(|f| f.id);
     assert_eq!(stored.features, expected);
     assert_eq!(stored.meta, written);
+}
+
+#[test]
+fn a_personal_layer_is_written_with_a_coarse_extent_and_a_redacted_report() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::open(tmp.path()).expect("open");
+    let exact = crate::model::Bbox::new(2.0, 40.0, 3.1, 41.1);
+    let mut m = meta("pings");
+    m.sensitivity = Sensitivity::Personal;
+    m.bbox = Some(exact);
+    let mut report = QualityReport::default();
+    report.reject(
+        crate::model::quality::SourcePosition {
+            feature: 3,
+            line: Some(4),
+        },
+        "coordinate (200.5, 41.0) is outside lon/lat range",
+    );
+    report.bbox = Some(exact);
+    let written = dir.write_version(m, &features(), &report).expect("write");
+    assert_eq!(written.bbox, Some(exact.coarsened()));
+    assert_eq!(dir.read_meta(&written.name, 1).expect("meta"), written);
+    let quality = std::fs::read_to_string(tmp.path().join("pings/v000001/quality.json"))
+        .expect("quality.json");
+    assert!(quality.contains("\"line\": 4"), "{quality}");
+    assert!(quality.contains("outside lon/lat range"), "{quality}");
+    assert!(!quality.contains("200.5"), "{quality}");
+    assert_eq!(
+        dir.read_quality(&written.name, 1).expect("quality"),
+        report.redacted()
+    );
+    // A public layer keeps its exact extent and full report.
+    let mut m = meta("parcels");
+    m.bbox = Some(exact);
+    let written = dir.write_version(m, &features(), &report).expect("write");
+    assert_eq!(written.bbox, Some(exact));
+    assert_eq!(dir.read_quality(&written.name, 1).expect("quality"), report);
 }
 
 #[test]

@@ -222,3 +222,38 @@ fn serve_refuses_a_broken_config_naming_the_file_and_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn ingest_refuses_a_bad_declaration_naming_the_file_and_key_or_line() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pings = demo_dir().join("pings.csv");
+    let cases = [
+        (
+            "[layers.pings]\ntimezone = \"Mars/Olympus\"\n",
+            "layers.pings.timezone",
+        ),
+        ("[layers.pings]\n\nsensitivity = \"secret\"\n", "line 3"),
+        (
+            "[defaults]\nid_field = \"device_id\"\n",
+            "defaults.id_field",
+        ),
+    ];
+    for (text, at) in cases {
+        let config = tmp.path().join("declared.toml");
+        std::fs::write(&config, text).expect("write");
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["ingest", pings.to_str().expect("utf-8"), "--layer", "pings"])
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(tmp.path().join("data"))
+            .output()
+            .expect("run");
+        assert_eq!(run.status.code(), Some(1), "{text}");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            stderr.contains("declared.toml") && stderr.contains(at),
+            "{text}: {stderr}"
+        );
+    }
+}

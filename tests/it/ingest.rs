@@ -1,5 +1,7 @@
 //! Ingest end to end: formats, reprojection accuracy, quality reports, and that a
-//! failed ingest keeps the served version.
+//! failed ingest keeps the served version. Personal data: [`personal`].
+
+mod personal;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -7,17 +9,17 @@ use std::process::Command;
 
 use geo_types::Geometry;
 use tessera::ingest::format::Format;
-use tessera::ingest::{IngestError, IngestOptions, ingest};
-use tessera::model::{LayerName, Value};
+use tessera::ingest::{CatalogOptions, IngestError, IngestOptions, ingest};
+use tessera::model::{LayerName, Sensitivity, Value};
 use tessera::store::DataDir;
 
 use crate::support::{TestServer, demo_dir, read_geojson};
 
-fn name(s: &str) -> LayerName {
+pub(super) fn name(s: &str) -> LayerName {
     LayerName::new(s).expect("valid name")
 }
 
-fn write(dir: &Path, file: &str, text: &str) -> PathBuf {
+pub(super) fn write(dir: &Path, file: &str, text: &str) -> PathBuf {
     let path = dir.join(file);
     std::fs::write(&path, text).expect("write fixture");
     path
@@ -25,13 +27,28 @@ fn write(dir: &Path, file: &str, text: &str) -> PathBuf {
 
 /// Distance in metres between two lon/lat points (haversine, good to well below 1 mm
 /// at these distances).
-fn metres(a: (f64, f64), b: (f64, f64)) -> f64 {
+pub(super) fn metres(a: (f64, f64), b: (f64, f64)) -> f64 {
     let r = 6_371_008.8;
     let (la1, la2) = (a.1.to_radians(), b.1.to_radians());
     let dlat = la2 - la1;
     let dlon = (b.0 - a.0).to_radians();
     let h = (dlat / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlon / 2.0).sin().powi(2);
     2.0 * r * h.sqrt().asin()
+}
+
+/// Options of an ingest declared public.
+pub(super) fn public() -> IngestOptions {
+    catalog(CatalogOptions {
+        sensitivity: Some(Sensitivity::Public),
+        ..CatalogOptions::default()
+    })
+}
+
+pub(super) fn catalog(catalog: CatalogOptions) -> IngestOptions {
+    IngestOptions {
+        catalog,
+        ..IngestOptions::default()
+    }
 }
 
 fn point_of(g: &Geometry<f64>) -> (f64, f64) {
@@ -77,7 +94,7 @@ fn csv_pings_with_detected_columns() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = DataDir::open(tmp.path()).expect("open");
     let path = demo_dir().join("pings.csv");
-    let outcome = ingest(&path, &name("pings"), &dir, &IngestOptions::default()).expect("ingest");
+    let outcome = ingest(&path, &name("pings"), &dir, &public()).expect("ingest");
     assert_eq!(outcome.meta.feature_count, 20_000);
     assert_eq!(outcome.meta.geometry_type, "Point");
     let fields: Vec<&str> = outcome

@@ -93,6 +93,7 @@ fn meta(name: &str, layer: &SourceLayer) -> LayerMeta {
         sensitivity: Sensitivity::Public,
         id_field: None,
         time_field: None,
+        timezone: None,
         geometry_type: "Polygon".into(),
         feature_count: layer.features.len() as u64,
         bbox: Some(bbox),

@@ -12,6 +12,12 @@
 //!   city scale (offsets below ~100 km) they are exact to a few millimetres, and at
 //!   worst (a world-wide layer) to about a metre. Only grid binning reads them;
 //!   everything that must be exact reads the `f64` degrees.
+//! - Each timed row has a local UTC offset, read by hour and weekday filters: for a
+//!   layer with a time zone ([`LayerMeta::timezone`]), the zone's offset at the row's
+//!   instant (daylight saving included), computed once at build; otherwise the
+//!   offset written in the row's time (UTC for `Z` and unix seconds).
+//! - Persons are told apart by the text of their id, the text the ingest stores ids
+//!   as: `1` and `1.0` are two persons, the string `"1"` and the integer `1` one.
 //!
 //! May import: `index`, `model`.
 
@@ -20,6 +26,8 @@ mod selection;
 use std::collections::HashMap;
 
 use geo_types::{Geometry, Point};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 
 pub(crate) use selection::{CHUNK, ChunkRows};
 pub use selection::{RowMask, Selection};
@@ -39,6 +47,8 @@ pub const MAX_ROWS: usize = u32::MAX as usize - 1;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PointFields<'a> {
     /// Observation time: RFC 3339 text, or integer/float unix seconds (read as UTC).
+    /// In a layer with a time zone, text without an offset is read in the zone, and
+    /// hours and weekdays are counted on its clock.
     pub time: Option<&'a str>,
     /// The field identifying a person (device, card, …), for distinct counts and
     /// k-anonymity.
@@ -120,7 +130,10 @@ pub struct PointRow {
 
 impl PointColumns {
     /// Builds the columns of a point layer. Points and multipoints become rows (one
-    /// per point); other geometries are skipped and counted in the report.
+    /// per point); other geometries are skipped and counted in the report. The layer's
+    /// time zone ([`LayerMeta::timezone`]) sets the local offset of every timed row (a
+    /// zone name the tz database does not know is logged and ignored: each time's own
+    /// offset then applies).
     ///
     /// # Errors
     /// [`AnalyticsError::UnknownField`] or [`AnalyticsError::NotNumeric`] for bad
@@ -134,8 +147,9 @@ impl PointColumns {
             .map(|f| numeric_field_index(layer, f))
             .transpose()?;
         let props = layer.properties();
+        let zone = layer_zone(layer);
         let mut report = BuildReport::default();
-        let mut dense_person: HashMap<u32, u32> = HashMap::new();
+        let mut persons = Persons::default();
         let mut rows: Vec<PointRow> = Vec::with_capacity(layer.len());
         for i in 0..layer.len() {
             let points: &[Point<f64>] = match layer.geometry(i) {
@@ -146,14 +160,14 @@ impl PointColumns {
                     continue;
                 }
             };
-            let stamp = time_field.and_then(|f| stamp_of(props.value(props.value_id(i, f))));
+            let stamp =
+                time_field.and_then(|f| stamp_in(props.value(props.value_id(i, f)), zone.as_ref()));
             let person = person_field.map_or(NO_PERSON, |f| {
                 let id = props.value_id(i, f);
                 if id == NULL_VALUE {
                     return NO_PERSON;
                 }
-                let next = u32::try_from(dense_person.len()).unwrap_or(NO_PERSON);
-                *dense_person.entry(id).or_insert(next)
+                persons.index(id, || id_text(props.value(id)))
             });
             let value =
                 value_field.map_or(f64::NAN, |f| number_of(props.value(props.value_id(i, f))));
@@ -173,14 +187,16 @@ impl PointColumns {
                 });
             }
         }
-        let persons = u32::try_from(dense_person.len()).unwrap_or(NO_PERSON);
         let mut cols = Self::from_rows(
             &name,
             rows,
-            person_field.is_some().then_some(persons),
+            person_field.is_some().then_some(persons.count()),
             value_field.is_some(),
         )?;
         cols.report.skipped = report.skipped;
+        if let Some(zone) = &zone {
+            cols.offsets = zone_offsets(&cols.t[..cols.timed], zone);
+        }
         Ok(cols)
     }
 
@@ -375,7 +391,8 @@ impl PointColumns {
         &self.t
     }
 
-    /// The time of `row` with its recorded UTC offset; `None` for untimed rows.
+    /// The time of `row` with its local UTC offset (the layer's time zone's at that
+    /// instant, or else the one recorded); `None` for untimed rows.
     #[must_use]
     pub fn stamp(&self, row: usize) -> Option<Stamp> {
         (row < self.timed).then(|| Stamp {
@@ -436,6 +453,96 @@ impl PointColumns {
     }
 }
 
+/// Dense person indices, one per distinct id text.
+#[derive(Default)]
+struct Persons {
+    /// Dictionary value id → person; most lookups stop here.
+    by_value: HashMap<u32, u32>,
+    /// Id text → person: values that differ in the dictionary but not as text (the
+    /// string `"1"` and the integer `1`) are one person.
+    by_text: HashMap<String, u32>,
+}
+
+impl Persons {
+    /// The person of dictionary value `id`, whose text `text` gives.
+    fn index(&mut self, id: u32, text: impl FnOnce() -> String) -> u32 {
+        if let Some(&person) = self.by_value.get(&id) {
+            return person;
+        }
+        let next = u32::try_from(self.by_text.len()).unwrap_or(NO_PERSON);
+        let person = *self.by_text.entry(text()).or_insert(next);
+        self.by_value.insert(id, person);
+        person
+    }
+
+    fn count(&self) -> u32 {
+        u32::try_from(self.by_text.len()).unwrap_or(NO_PERSON)
+    }
+}
+
+/// The text of an id value, as the ingest stores ids: numbers in their canonical form,
+/// which keeps a float's fraction (`1.0`, not `1`).
+fn id_text(value: &Value) -> String {
+    match value {
+        Value::Float(f) => {
+            serde_json::Number::from_f64(*f).map_or_else(|| f.to_string(), |n| n.to_string())
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The time zone of `layer`, if it has one the tz database knows.
+fn layer_zone(layer: &IndexedLayer) -> Option<TimeZone> {
+    let name = layer.meta().timezone.as_deref()?;
+    TimeZone::get(name)
+        .inspect_err(|e| {
+            tracing::warn!(
+                layer = %layer.meta().name,
+                zone = name,
+                "unknown time zone, hours and weekdays use each time's own offset: {e}"
+            );
+        })
+        .ok()
+}
+
+/// The local offset in `zone` of each of `times` (ascending unix seconds), minutes.
+/// Rows are sorted, so the zone is asked once per offset change (daylight-saving
+/// transition) in the data, not once per row.
+fn zone_offsets(times: &[i64], zone: &TimeZone) -> Offsets {
+    let mut offsets = Vec::with_capacity(times.len());
+    // The offset holds for `span.0 <= t < span.1`.
+    let mut span: Option<(i64, i64, i16)> = None;
+    for &t in times {
+        let offset = match span {
+            Some((from, until, offset)) if from <= t && t < until => offset,
+            _ => {
+                let next = offset_span(zone, t);
+                span = Some(next);
+                next.2
+            }
+        };
+        offsets.push(offset);
+    }
+    match offsets.first() {
+        Some(&first) if offsets.iter().any(|&o| o != first) => Offsets::PerRow(offsets),
+        first => Offsets::Uniform(first.copied().unwrap_or(0)),
+    }
+}
+
+/// The offset of `zone` at unix second `t`, minutes, and the span `[t, until)` over
+/// which it holds. Instants beyond the years -9999..=9999 get UTC.
+fn offset_span(zone: &TimeZone, t: i64) -> (i64, i64, i16) {
+    let Ok(at) = Timestamp::from_second(t) else {
+        return (t, t.saturating_add(1), 0);
+    };
+    let minutes = i16::try_from(zone.to_offset(at).seconds() / 60).unwrap_or(0);
+    let until = zone
+        .following(at)
+        .next()
+        .map_or(i64::MAX, |transition| transition.timestamp().as_second());
+    (t, until, minutes)
+}
+
 /// `name@version`, to tell layer versions apart.
 pub(crate) fn layer_key(layer: &IndexedLayer) -> String {
     format!("{}@{}", layer.meta().name, layer.meta().version)
@@ -464,6 +571,31 @@ pub(crate) fn numeric_field_index(layer: &IndexedLayer, field: &str) -> Result<u
             found: other.json_schema_type(),
         }),
     }
+}
+
+/// The time of a property value as [`stamp_of`] reads it, and, in a layer with time
+/// zone `zone`, text without an offset read on the zone's clock (the ingest writes
+/// such times with their offset; versions ingested before it may hold them bare).
+fn stamp_in(v: &Value, zone: Option<&TimeZone>) -> Option<Stamp> {
+    let stamp = stamp_of(v);
+    if stamp.is_some() {
+        return stamp;
+    }
+    let (Value::String(text), Some(zone)) = (v, zone) else {
+        return None;
+    };
+    let pieces = jiff::fmt::temporal::Pieces::parse(text.trim()).ok()?;
+    if pieces.offset().is_some() {
+        return None;
+    }
+    let local = pieces
+        .date()
+        .to_datetime(pieces.time().unwrap_or(jiff::civil::Time::midnight()));
+    let at = zone.to_ambiguous_timestamp(local).compatible().ok()?;
+    Some(Stamp {
+        unix: at.as_second(),
+        offset_min: i16::try_from(zone.to_offset(at).seconds() / 60).unwrap_or(0),
+    })
 }
 
 /// The time of a property value: RFC 3339 text, or unix seconds as a number.
@@ -500,167 +632,4 @@ pub(crate) fn number_of(v: &Value) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::analytics::test_data::{layer_of, ping};
-    use crate::analytics::time_filter::{HourSet, TimeFilter, WeekdaySet};
-    use crate::model::PropertyFilter;
-
-    fn pings() -> IndexedLayer {
-        layer_of(vec![
-            ping(
-                1,
-                (2.0, 41.0),
-                Some("2024-05-06T08:00:00+02:00"),
-                "a",
-                Some(1.0),
-            ),
-            ping(
-                2,
-                (2.1, 41.0),
-                Some("2024-05-06T07:00:00+02:00"),
-                "b",
-                Some(2.0),
-            ),
-            ping(3, (2.2, 41.0), None, "a", None),
-            ping(
-                4,
-                (2.3, 41.0),
-                Some("2024-05-11T12:00:00+02:00"),
-                "c",
-                Some(4.0),
-            ),
-            ping(
-                5,
-                (2.4, 41.0),
-                Some("2024-05-06T07:00:00+02:00"),
-                "a",
-                Some(5.0),
-            ),
-        ])
-    }
-
-    fn fields() -> PointFields<'static> {
-        PointFields {
-            time: Some("ts"),
-            person: Some("device"),
-            value: Some("speed"),
-        }
-    }
-
-    #[test]
-    fn rows_are_sorted_by_time_with_untimed_last() {
-        let cols = PointColumns::build(&pings(), &fields()).expect("build");
-        assert_eq!(cols.len(), 5);
-        assert_eq!(cols.timed_len(), 4);
-        assert!(cols.times().windows(2).all(|w| w[0] <= w[1]));
-        // Equal times keep feature order: features 2 and 5 at 07:00, then 1, then 4.
-        let lons: Vec<f64> = cols.lon().to_vec();
-        assert_eq!(lons, vec![2.1, 2.4, 2.0, 2.3, 2.2]);
-        assert_eq!(cols.persons(), Some(&[1, 0, 0, 2, 0][..]));
-        assert_eq!(cols.person_count(), 3);
-        assert_eq!(cols.report().untimed, 1);
-        assert!(cols.values().is_some_and(|v| v[4].is_nan() && v[0] == 2.0));
-        // Mercator offsets round-trip to the projected point.
-        let (mx, _) = lonlat_to_mercator(2.3, 41.0);
-        assert!((f64::from(cols.x()[3]) + cols.origin()[0] - mx).abs() < 0.01);
-    }
-
-    #[test]
-    fn select_by_range_hours_weekdays_and_mask() {
-        let layer = pings();
-        let cols = PointColumns::build(&layer, &fields()).expect("build");
-        assert_eq!(
-            cols.select(&TimeFilter::default(), None),
-            Selection::Range(0..5)
-        );
-        let from = Stamp::parse("2024-05-06T07:30:00+02:00").expect("t").unix;
-        let f = TimeFilter::between(Some(from), None).expect("filter");
-        assert_eq!(cols.select(&f, None), Selection::Range(2..4));
-        let f = TimeFilter::between(None, Some(from)).expect("filter");
-        assert_eq!(cols.select(&f, None), Selection::Range(0..2));
-        let f = TimeFilter {
-            hours: HourSet::parse("7-8").expect("hours"),
-            ..TimeFilter::default()
-        };
-        assert_eq!(cols.select(&f, None), Selection::Rows(vec![0, 1]));
-        let f = TimeFilter {
-            weekdays: WeekdaySet::parse("sat").expect("days"),
-            ..TimeFilter::default()
-        };
-        assert_eq!(cols.select(&f, None), Selection::Rows(vec![3]));
-        let mask = cols
-            .property_mask(
-                &layer,
-                &[PropertyFilter {
-                    field: 1,
-                    value: Value::String("a".into()),
-                }],
-            )
-            .expect("mask");
-        assert_eq!(
-            cols.select(&TimeFilter::default(), Some(&mask)),
-            Selection::Rows(vec![1, 2, 4])
-        );
-        assert_eq!(
-            cols.select(&TimeFilter::between(Some(0), None).expect("f"), Some(&mask)),
-            Selection::Rows(vec![1, 2])
-        );
-    }
-
-    #[test]
-    fn fields_from_layer_metadata() {
-        let mut layer_meta = pings().meta().clone();
-        layer_meta.time_field = Some("ts".into());
-        layer_meta.id_field = Some("device".into());
-        let f = PointFields::from_meta(&layer_meta);
-        assert_eq!(
-            (f.time, f.person, f.value),
-            (Some("ts"), Some("device"), None)
-        );
-    }
-
-    #[test]
-    fn unknown_and_non_numeric_fields_are_refused() {
-        let layer = pings();
-        let bad = PointFields {
-            time: Some("nope"),
-            ..PointFields::default()
-        };
-        assert!(matches!(
-            PointColumns::build(&layer, &bad),
-            Err(AnalyticsError::UnknownField { .. })
-        ));
-        let bad = PointFields {
-            value: Some("device"),
-            ..PointFields::default()
-        };
-        assert!(matches!(
-            PointColumns::build(&layer, &bad),
-            Err(AnalyticsError::NotNumeric { .. })
-        ));
-        let cols = PointColumns::build(&layer, &PointFields::default()).expect("build");
-        assert!(
-            cols.check(StatsSpec {
-                distinct: true,
-                value: false
-            })
-            .is_err()
-        );
-        assert_eq!(cols.timed_len(), 0);
-    }
-
-    #[test]
-    fn chunks_cover_the_selection_in_order() {
-        let cols = PointColumns::build(&pings(), &fields()).expect("build");
-        for sel in [Selection::Range(1..5), Selection::Rows(vec![0, 3, 4])] {
-            let mut seen = Vec::new();
-            cols.for_each_chunk(&sel, |xs, _, rows| {
-                for j in 0..xs.len() {
-                    seen.push(rows.row(j));
-                }
-            });
-            assert_eq!(seen, sel.iter().collect::<Vec<_>>());
-        }
-    }
-}
+mod tests;

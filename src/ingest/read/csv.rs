@@ -17,8 +17,9 @@
 //! Each cell is typed on its own (the pipeline unifies a column's type): empty → null,
 //! `true`/`false` (any case) → boolean, an integer → integer, a finite decimal number →
 //! float, anything else → text. Numbers with a leading zero (`01234`, postal and
-//! commune codes) stay text, as do integers beyond 64 bits. Text is UTF-8, or
-//! Windows-1252 where a cell is not valid UTF-8.
+//! commune codes) stay text, as do integers beyond 64 bits. Columns named in
+//! [`CsvOptions::text_columns`] are text as written (trimmed), never typed. Text is
+//! UTF-8, or Windows-1252 where a cell is not valid UTF-8.
 //!
 //! # Rows
 //! A row whose geometry cannot be read is a per-feature error; a row with more non-empty
@@ -42,6 +43,7 @@ use super::{
     BoxError, CsvOptions, Name, Progress, Properties, PropertyNames, RawFeature, ReadError, Result,
     SourceReader,
 };
+use crate::model::Value;
 use crate::model::quality::SourcePosition;
 use cells::{infer, looks_like_geometry, parse_geometry_text, parse_number, split_srid};
 
@@ -73,6 +75,8 @@ pub struct CsvReader {
     /// The names of the columns that are properties (all but the geometry's), shared
     /// by every row.
     names: PropertyNames,
+    /// Per column, whether its cells stay text ([`CsvOptions::text_columns`]).
+    text: Vec<bool>,
     decimal_comma: bool,
     /// The first data row, read at open to confirm a WKT column.
     pending: Option<ByteRecord>,
@@ -147,9 +151,14 @@ impl CsvReader {
                 .filter(|&(i, _)| !is_geometry_column(geometry, i))
                 .map(|(_, name)| Name::from(name.as_str())),
         );
+        let text = columns
+            .iter()
+            .map(|c| options.text_columns.iter().any(|t| t == c))
+            .collect();
         Ok(Self {
             path: path.to_owned(),
             reader,
+            text,
             columns,
             geometry,
             names,
@@ -222,7 +231,19 @@ impl CsvReader {
         };
         let values = (0..self.columns.len())
             .filter(|&i| !is_geometry_column(self.geometry, i))
-            .map(|i| infer(&cell(i)))
+            .map(|i| {
+                let cell = cell(i);
+                if self.text[i] {
+                    let trimmed = cell.trim();
+                    if trimmed.is_empty() {
+                        Value::Null
+                    } else {
+                        Value::String(trimmed.to_owned())
+                    }
+                } else {
+                    infer(&cell)
+                }
+            })
             .collect();
         Some(Ok(RawFeature {
             at,
@@ -612,6 +633,32 @@ mod tests {
     }
 
     #[test]
+    fn text_columns_keep_cells_as_written() {
+        let (_dir, path) = write(b"lon,lat,id,n\n2,41, 1.0 ,1.0\n2,41,1,1\n2,41,,\n2,41,007,7\n");
+        let options = CsvOptions {
+            text_columns: vec!["id".into()],
+            ..CsvOptions::default()
+        };
+        let items = features(read_checked(Box::new(
+            CsvReader::open(&path, &options).expect("open"),
+        )));
+        let ids: Vec<Option<&Value>> = items.iter().map(|f| prop(f, "id")).collect();
+        let text = |s: &str| Value::String(s.into());
+        assert_eq!(
+            ids,
+            [
+                Some(&text("1.0")),
+                Some(&text("1")),
+                Some(&Value::Null),
+                Some(&text("007"))
+            ]
+        );
+        // Other columns are typed as before.
+        assert_eq!(prop(&items[0], "n"), Some(&Value::Float(1.0)));
+        assert_eq!(prop(&items[1], "n"), Some(&Value::Int(1)));
+    }
+
+    #[test]
     fn options_override_detection() {
         let (_dir, path) = write(b"a|b|c|where\n1|2|3|POINT(5 6)\n");
         let options = CsvOptions {
@@ -619,6 +666,7 @@ mod tests {
             lon_column: Some("B".into()),
             lat_column: Some("c".into()),
             wkt_column: None,
+            text_columns: Vec::new(),
         };
         let reader = CsvReader::open(&path, &options).expect("open");
         assert_eq!(reader.geometry, GeometryColumns::LonLat { lon: 1, lat: 2 });

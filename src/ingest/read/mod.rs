@@ -90,6 +90,10 @@ pub struct CsvOptions {
     pub lat_column: Option<String>,
     /// Name of a column of WKT geometries, matched case-insensitively.
     pub wkt_column: Option<String>,
+    /// Columns whose cells are text as written (trimmed; empty is null), never typed
+    /// as numbers or booleans: an id column, whose `1.0` and `1` are different ids.
+    /// Matched by exact name.
+    pub text_columns: Vec<String>,
 }
 
 /// Options for [`open`].
