@@ -496,7 +496,11 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
     let layers = names
         .iter()
         .zip(&layer_settings)
-        .map(|(name, s)| Ok(RawLayer::new(Arc::new(s.index(dir.read_latest(name)?)))?))
+        .map(|(name, s)| {
+            let mut stored = dir.read_latest(name)?;
+            stored.meta = s.declare(stored.meta);
+            Ok(RawLayer::new(Arc::new(s.index(stored)))?)
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let refs: Vec<&tessera::index::IndexedLayer> = layers.iter().map(AsRef::as_ref).collect();
     let options = tessera::export::ExportOptions {

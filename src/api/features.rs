@@ -233,6 +233,12 @@ pub(super) async fn quality(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // Also for layers declared personal after their ingest: no position, no value.
+    let report = if meta.sensitivity == Sensitivity::Personal {
+        report.redacted()
+    } else {
+        report
+    };
     Ok(Json(
         json!({ "layer": meta.name, "version": meta.version, "report": report }),
     ))

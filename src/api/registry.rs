@@ -169,8 +169,11 @@ impl Registry {
                 continue;
             }
             match self.data_dir.read_version(&name, version) {
-                Ok(stored) => {
+                Ok(mut stored) => {
                     let settings = self.settings.layer(&name);
+                    // The steward's declarations in the config win over the stored
+                    // ones; a personal layer's extent is coarsened.
+                    stored.meta = settings.declare(stored.meta);
                     let layer = Arc::new(settings.index(stored));
                     tracing::info!(layer = %name, version, features = layer.len(), "layer loaded");
                     if self.warm_up {

@@ -30,7 +30,7 @@ fn demo_city(root: &Path) {
         let name = file.split('.').next().expect("name");
         let catalog = match personal_time {
             Some(time) => CatalogOptions {
-                sensitivity: Sensitivity::Personal,
+                sensitivity: Some(Sensitivity::Personal),
                 id_field: Some("device_id".into()),
                 time_field: Some(time.into()),
                 ..CatalogOptions::default()
@@ -140,13 +140,20 @@ async fn every_route_and_layer_parameter_keeps_personal_records_in() {
     assert!(tried > 150, "{tried} requests");
     // The detector itself finds raw records where they are served: in a public copy.
     let dir = DataDir::open(server._tmp.path()).expect("open");
+    let public = IngestOptions {
+        catalog: CatalogOptions {
+            sensitivity: Some(Sensitivity::Public),
+            ..CatalogOptions::default()
+        },
+        ..IngestOptions::default()
+    };
     ingest(
         &demo_dir().join("pings.csv"),
         &LayerName::new("copy").expect("name"),
         &dir,
-        &IngestOptions::default(),
+        &public,
     )
-    .expect("ingest a public copy");
+    .expect("ingest a copy confirmed public");
     server.reload();
     let copy = server.get("/collections/copy/items?limit=3").await;
     let copy = copy.text().await.expect("body");
@@ -381,4 +388,79 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).expect("copy");
         }
     }
+}
+
+/// A personal layer's extent is published on a grid of at least 1 km: no bound is a
+/// ping's coordinate. Its quality report gives no position either.
+#[tokio::test]
+async fn personal_metadata_names_no_individual() {
+    let (server, _) = demo_server("").await;
+    let (_, catalog) = server.get_json("/catalog").await;
+    let pings = catalog["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .find(|l| l["id"] == "pings")
+        .expect("pings");
+    let bbox: Vec<f64> = pings["extent"]["spatial"]["bbox"][0]
+        .as_array()
+        .expect("bbox")
+        .iter()
+        .filter_map(J::as_f64)
+        .collect();
+    let text = std::fs::read_to_string(demo_dir().join("pings.csv")).expect("pings");
+    let raw: HashSet<String> = text
+        .lines()
+        .skip(1)
+        .flat_map(|l| l.split(',').take(2).map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    assert_eq!(bbox.len(), 4);
+    for b in &bbox {
+        assert!(
+            !raw.contains(&b.to_string()),
+            "bound {b} is a raw coordinate"
+        );
+        assert!(
+            (b * 100.0 - (b * 100.0).round()).abs() < 1e-9,
+            "{b} is on the 0.01° grid"
+        );
+    }
+    let km_per_degree = 111.32;
+    assert!((bbox[3] - bbox[1]) * km_per_degree >= 1.0);
+    assert!((bbox[2] - bbox[0]) * km_per_degree * 41.39f64.to_radians().cos() >= 1.0);
+    let (status, quality) = server.get_json("/collections/pings/quality").await;
+    assert_eq!(status, 200);
+    assert!(markers().leaked_in(&quality.to_string()).is_none());
+}
+
+/// A copy of personal data ingested as public is caught by the steward's config:
+/// `[layers.NAME] sensitivity = "personal"` wins over the ingest.
+#[tokio::test]
+async fn a_copy_declared_personal_in_the_config_is_served_as_personal() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::open(tmp.path()).expect("open");
+    let public = IngestOptions {
+        catalog: CatalogOptions {
+            sensitivity: Some(Sensitivity::Public),
+            ..CatalogOptions::default()
+        },
+        ..IngestOptions::default()
+    };
+    ingest(
+        &demo_dir().join("pings.csv"),
+        &LayerName::new("copy").expect("name"),
+        &dir,
+        &public,
+    )
+    .expect("ingest");
+    let server = TestServer::start_with(
+        tmp,
+        "[layers.copy]\nsensitivity = \"personal\"\nid_field = \"device_id\"\ntime_field = \"ts\"\n",
+    )
+    .await;
+    let (status, body) = server.get_json("/collections/copy/items").await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = server.get_json("/heatmap/copy.geojson?h3_res=8").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["privacy"]["epsilon"], 1.0, "released privately");
 }
