@@ -268,19 +268,37 @@ fn heatmap_tile(points: &PointColumns, tile: TileId) -> Option<Vec<u8>> {
         .cells()
         .filter_map(|c| {
             let released = k.apply(c.stats)?;
-            let int = |v: u64| i64::try_from(v).map_or(Value::Null, Value::Int);
-            Some(Feature {
-                id: u64::from(c.row) * u64::from(HEATMAP_CELLS) + u64::from(c.col) + 1,
-                geometry: lonlat_rect(&grid.cell_rect(c.col, c.row)),
-                properties: vec![
-                    int(released.count),
-                    released.distinct.map_or(Value::Null, int),
-                    Value::Null,
-                    Value::Null,
-                ],
-            })
+            Some(cell_feature(
+                u64::from(c.row) * u64::from(HEATMAP_CELLS) + u64::from(c.col) + 1,
+                &grid.cell_rect(c.col, c.row),
+                Some(released.count),
+                released.distinct,
+            ))
         })
         .collect();
+    render_cells(features, tile)
+}
+
+/// A heatmap cell as the server writes it: count, distinct, no sum or mean.
+fn cell_feature(
+    id: u64,
+    rect: &MercatorRect,
+    count: Option<u64>,
+    distinct: Option<u64>,
+) -> Feature {
+    let int = |v: Option<u64>| {
+        v.and_then(|v| i64::try_from(v).ok())
+            .map_or(Value::Null, Value::Int)
+    };
+    Feature {
+        id,
+        geometry: lonlat_rect(rect),
+        properties: vec![int(count), int(distinct), Value::Null, Value::Null],
+    }
+}
+
+/// The MVT of a tile of heatmap cells.
+fn render_cells(features: Vec<Feature>, tile: TileId) -> Option<Vec<u8>> {
     let n = features.len();
     let cells = IndexedLayer::new(layer_meta("pings", cell_fields(), n), features);
     render_tile(&[&cells], tile)
@@ -371,20 +389,12 @@ fn private_releases<M: Measurement>(c: &mut Criterion<M>) {
                 let features: Vec<Feature> = answer
                     .cells(black_box(&release), tile)
                     .into_iter()
-                    .map(|(cell, persons)| Feature {
-                        id: morton(cell.x, cell.y) + 1,
-                        geometry: lonlat_rect(&cell.mercator_bounds()),
-                        properties: vec![
-                            Value::Null,
-                            i64::try_from(persons).map_or(Value::Null, Value::Int),
-                            Value::Null,
-                            Value::Null,
-                        ],
+                    .map(|(cell, persons)| {
+                        let rect = cell.mercator_bounds();
+                        cell_feature(morton(cell.x, cell.y) + 1, &rect, None, Some(persons))
                     })
                     .collect();
-                let n = features.len();
-                let cells = IndexedLayer::new(layer_meta("pings", cell_fields(), n), features);
-                render_tile(&[&cells], tile)
+                render_cells(features, tile)
             });
         });
     }

@@ -51,6 +51,17 @@ fn demo_city(root: &Path) {
     }
 }
 
+/// Ingest options of a layer confirmed public (the ingest asks, for personal-looking data).
+fn confirmed_public() -> IngestOptions {
+    IngestOptions {
+        catalog: CatalogOptions {
+            sensitivity: Some(Sensitivity::Public),
+            ..CatalogOptions::default()
+        },
+        ..IngestOptions::default()
+    }
+}
+
 async fn demo_server(config: &str) -> (TestServer, String) {
     let tmp = tempfile::tempdir().expect("tempdir");
     demo_city(tmp.path());
@@ -140,13 +151,7 @@ async fn every_route_and_layer_parameter_keeps_personal_records_in() {
     assert!(tried > 150, "{tried} requests");
     // The detector itself finds raw records where they are served: in a public copy.
     let dir = DataDir::open(server._tmp.path()).expect("open");
-    let public = IngestOptions {
-        catalog: CatalogOptions {
-            sensitivity: Some(Sensitivity::Public),
-            ..CatalogOptions::default()
-        },
-        ..IngestOptions::default()
-    };
+    let public = confirmed_public();
     ingest(
         &demo_dir().join("pings.csv"),
         &LayerName::new("copy").expect("name"),
@@ -439,13 +444,7 @@ async fn personal_metadata_names_no_individual() {
 async fn a_copy_declared_personal_in_the_config_is_served_as_personal() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = DataDir::open(tmp.path()).expect("open");
-    let public = IngestOptions {
-        catalog: CatalogOptions {
-            sensitivity: Some(Sensitivity::Public),
-            ..CatalogOptions::default()
-        },
-        ..IngestOptions::default()
-    };
+    let public = confirmed_public();
     ingest(
         &demo_dir().join("pings.csv"),
         &LayerName::new("copy").expect("name"),

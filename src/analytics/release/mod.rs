@@ -43,9 +43,9 @@ use super::{AnalyticsError, NO_PERSON, Result};
 use crate::model::TileId;
 use crate::model::tile::{MERCATOR_HALF_EXTENT_M, MercatorRect};
 
-/// Cell zooms of grid releases: about 7.4 km, 1.8 km, 460 m and 115 m cells at 41° N.
+/// Cell zooms of grid releases: cells of about 14.7 km, 3.7 km, 920 m and 230 m at 41° N.
 pub const GRID_LEVELS: [u8; 4] = [11, 13, 15, 17];
-/// H3 resolutions of hexagon releases (average edge 1.2 km, 460 m, 170 m, 66 m).
+/// H3 resolutions of hexagon releases (average edge 3.7 km, 1.4 km, 530 m, 200 m).
 pub const H3_LEVELS: [u8; 4] = [6, 7, 8, 9];
 /// The group of rows in no zone, in zone releases.
 pub const UNASSIGNED: u64 = u64::MAX;
