@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use geo_types::{Coord, Geometry};
 
 use super::aggregate::{Boundary, ZoneIndex};
-use super::points::{field_index, layer_key, stamp_of};
+use super::points::{field_index, layer_key, layer_zone, offset_span, stamp_of};
 use super::stats::{Accumulator, IntBuildHasher};
 use super::time_filter::{Stamp, TimeFilter, hour_of, weekday_of};
 use super::{AnalyticsError, NO_PERSON, Result, Stats, StatsSpec};
@@ -73,6 +73,7 @@ impl Trips {
         let time = field_index(layer, time_field)?;
         let person = person_field.map(|f| field_index(layer, f)).transpose()?;
         let props = layer.properties();
+        let zone = layer_zone(layer);
         let mut dense: HashMap<u32, u32> = HashMap::new();
         let mut trips = Vec::with_capacity(layer.len());
         let mut skipped = 0;
@@ -88,10 +89,17 @@ impl Trips {
                     *dense.entry(id).or_insert(next)
                 }
             });
+            let departure = stamp_of(props.value(props.value_id(i, time))).map(|mut s| {
+                // In a layer with a time zone, slots and filters count on its clock.
+                if let Some(zone) = &zone {
+                    s.offset_min = offset_span(zone, s.unix).2;
+                }
+                s
+            });
             trips.push(Trip {
                 origin,
                 destination,
-                departure: stamp_of(props.value(props.value_id(i, time))),
+                departure,
                 person,
             });
         }
@@ -353,6 +361,34 @@ mod tests {
                 })
                 .collect(),
         )
+    }
+
+    /// In a layer with a time zone, slots count on its clock, daylight saving
+    /// included: 06:30Z is 07:30 in Madrid in January and 08:30 in July.
+    #[test]
+    fn slots_count_on_the_layer_time_zone() {
+        let mut layer = trip_layer(&[
+            (0, 3, "2025-01-15T06:30:00Z", "a"),
+            (0, 3, "2025-07-15T06:30:00Z", "b"),
+        ]);
+        let mut meta = layer.meta().clone();
+        meta.timezone = Some("Europe/Madrid".into());
+        layer = IndexedLayer::new(
+            meta,
+            (0..layer.len()).map(|i| layer.feature_at(i)).collect(),
+        );
+        let trips = Trips::from_layer(&layer, "start", Some("card")).expect("trips");
+        let m = od_matrix(
+            &trips,
+            &quad(),
+            Boundary::Exclude,
+            Slot::Hour,
+            &TimeFilter::default(),
+            false,
+        )
+        .expect("matrix");
+        let slots: Vec<u16> = m.flows.iter().map(|f| f.slot).collect();
+        assert_eq!(slots, [7, 8]);
     }
 
     #[test]

@@ -309,7 +309,7 @@ const PARALLEL_MIN_ROWS: usize = 1 << 20;
 /// The most threads one binning uses, so that one request leaves cores to others.
 const MAX_THREADS: usize = 4;
 
-fn threads_for(rows: usize) -> usize {
+pub(crate) fn threads_for(rows: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     cores.min(MAX_THREADS).min(rows / PARALLEL_MIN_ROWS).max(1)
 }

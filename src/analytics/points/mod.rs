@@ -492,7 +492,7 @@ fn id_text(value: &Value) -> String {
 }
 
 /// The time zone of `layer`, if it has one the tz database knows.
-fn layer_zone(layer: &IndexedLayer) -> Option<TimeZone> {
+pub(crate) fn layer_zone(layer: &IndexedLayer) -> Option<TimeZone> {
     let name = layer.meta().timezone.as_deref()?;
     TimeZone::get(name)
         .inspect_err(|e| {
@@ -531,7 +531,7 @@ fn zone_offsets(times: &[i64], zone: &TimeZone) -> Offsets {
 
 /// The offset of `zone` at unix second `t`, minutes, and the span `[t, until)` over
 /// which it holds. Instants beyond the years -9999..=9999 get UTC.
-fn offset_span(zone: &TimeZone, t: i64) -> (i64, i64, i16) {
+pub(crate) fn offset_span(zone: &TimeZone, t: i64) -> (i64, i64, i16) {
     let Ok(at) = Timestamp::from_second(t) else {
         return (t, t.saturating_add(1), 0);
     };

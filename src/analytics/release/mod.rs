@@ -125,10 +125,60 @@ pub fn release_person_counts(
     context: &str,
 ) -> Released {
     pairs.retain(|p| p.0 != NO_PERSON);
-    pairs.sort_unstable();
     let seed = key.seed(format!("{context}|bound").as_bytes());
     let bound = policy.max_groups as usize;
-    let mut kept: Vec<u64> = Vec::with_capacity(pairs.len());
+    let threads = super::grid::threads_for(pairs.len());
+    let mut kept = bound_contributions(pairs, bound, seed, threads);
+    kept.sort_unstable();
+    let b = policy.noise_scale();
+    let k = i64::from(policy.k.k());
+    let groups = kept
+        .chunk_by(|a, b| a == b)
+        .filter_map(|run| {
+            let group = run[0];
+            let persons = i64::try_from(run.len()).unwrap_or(i64::MAX);
+            let noise = key.discrete_laplace(format!("{context}|{group}").as_bytes(), b);
+            let noisy = persons.saturating_add(noise);
+            (noisy >= k).then(|| (group, u64::try_from(noisy).unwrap_or(0)))
+        })
+        .collect();
+    Released { groups }
+}
+
+/// [`bounded_groups`] on `threads` threads, each person in one thread's part (by person
+/// index), so that the parts are bounded apart; the kept groups in no set order.
+fn bound_contributions(
+    pairs: Vec<(u32, u64)>,
+    bound: usize,
+    seed: u64,
+    threads: usize,
+) -> Vec<u64> {
+    if threads <= 1 {
+        return bounded_groups(pairs, bound, seed);
+    }
+    let mut parts: Vec<Vec<(u32, u64)>> = vec![Vec::new(); threads];
+    let n = u32::try_from(threads).unwrap_or(1);
+    for pair in pairs {
+        parts[(pair.0 % n) as usize].push(pair);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || bounded_groups(part, bound, seed)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// The groups each person of `pairs` counts in: at most `bound` per person, those with
+/// the most records (ties broken by a hash keyed with `seed`). One entry per kept
+/// (person, group).
+fn bounded_groups(mut pairs: Vec<(u32, u64)>, bound: usize, seed: u64) -> Vec<u64> {
+    pairs.sort_unstable();
+    let mut kept: Vec<u64> = Vec::with_capacity(pairs.len().min(1 << 20));
     let mut groups: Vec<(usize, u64, u64)> = Vec::new();
     for person in pairs.chunk_by(|a, b| a.0 == b.0) {
         // (records, tie-break, group) of each of the person's groups; most records first.
@@ -144,20 +194,7 @@ pub fn release_person_counts(
         }
         kept.extend(groups.iter().map(|g| g.2));
     }
-    kept.sort_unstable();
-    let b = policy.noise_scale();
-    let k = i64::from(policy.k.k());
-    let groups = kept
-        .chunk_by(|a, b| a == b)
-        .filter_map(|run| {
-            let group = run[0];
-            let persons = i64::try_from(run.len()).unwrap_or(i64::MAX);
-            let noise = key.discrete_laplace(format!("{context}|{group}").as_bytes(), b);
-            let noisy = persons.saturating_add(noise);
-            (noisy >= k).then(|| (group, u64::try_from(noisy).unwrap_or(0)))
-        })
-        .collect();
-    Released { groups }
+    kept
 }
 
 /// A keyed 64-bit mix of a person and a group (splitmix64 finalizer), to break ties

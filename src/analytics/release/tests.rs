@@ -149,3 +149,25 @@ fn grid_answers_read_the_level_under_or_above_the_tile() {
     let above = GridAnswer::for_tile(19, 64).cells(&release, fine);
     assert!(above.len() <= 1 && above.iter().all(|c| c.0.z == 17));
 }
+
+#[test]
+fn bounding_on_several_threads_keeps_the_same_groups() {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let pairs: Vec<(u32, u64)> = (0..50_000)
+        .map(|_| ((next() % 700) as u32, next() % 90))
+        .collect();
+    let mut one = bound_contributions(pairs.clone(), 2, 7, 1);
+    one.sort_unstable();
+    for threads in [2, 3, 4] {
+        let mut many = bound_contributions(pairs.clone(), 2, 7, threads);
+        many.sort_unstable();
+        assert_eq!(one, many, "{threads} threads");
+    }
+    assert_eq!(one.len(), 700 * 2, "every person keeps two of their groups");
+}

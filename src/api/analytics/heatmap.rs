@@ -26,7 +26,9 @@ use crate::analytics::hex;
 use crate::analytics::points::{PointColumns, Selection};
 use crate::analytics::privacy::KAnonymity;
 use crate::analytics::raster;
-use crate::analytics::release::{GridAnswer, H3_LEVELS, grid_release, h3_cell, h3_release, morton};
+use crate::analytics::release::{
+    GRID_LEVELS, GridAnswer, H3_LEVELS, Released, grid_release, h3_cell, h3_release, morton,
+};
 use crate::api::{ApiError, ApiResult, AppState};
 use crate::model::{Feature, TileId};
 
@@ -55,22 +57,12 @@ pub(in crate::api) async fn heatmap_tile(
     match super::mode_of(&cache, layer.meta(), &caller, &mut params)? {
         Mode::Private(private) => {
             let answer = GridAnswer::for_tile(tile.z, params.cells);
-            let what = format!("grid/{}", answer.level);
-            let context = release_context(layer.meta(), &what, &params, &private.policy);
+            let context = grid_context(&layer, &params, &private, answer.level);
             let charge = cache.charge(&caller, layer.meta(), &private, &context)?;
             let asked_k = params.k;
             let rendered = blocking(move || {
-                let release = cache.release(&context, || {
-                    let (points, rows) = selection(&cache, &layer, &params)?;
-                    Ok(grid_release(
-                        &points,
-                        &rows,
-                        answer.level,
-                        &private.policy,
-                        &cache.noise,
-                        &context,
-                    ))
-                })?;
+                let release =
+                    grid_level_release(&cache, &layer, &params, &private, answer.level, &context)?;
                 let k = released_k(&private, asked_k);
                 let features = answer
                     .cells(&release, tile)
@@ -89,6 +81,65 @@ pub(in crate::api) async fn heatmap_tile(
         }
         Mode::Exact(k) => exact_grid_tile(&state, layer, tile, &pairs, params, k).await,
     }
+}
+
+/// The name of the grid release of `level` for a private query.
+fn grid_context(
+    layer: &StatisticsInput,
+    params: &AnalyticsParams,
+    private: &Private,
+    level: u8,
+) -> String {
+    release_context(
+        layer.meta(),
+        &format!("grid/{level}"),
+        params,
+        &private.policy,
+    )
+}
+
+/// The grid release of `level` named `context`, built once.
+fn grid_level_release(
+    cache: &AnalyticsCache,
+    layer: &StatisticsInput,
+    params: &AnalyticsParams,
+    private: &Private,
+    level: u8,
+    context: &str,
+) -> ApiResult<Arc<Released>> {
+    cache.release(context, || {
+        let (points, rows) = selection(cache, layer, params)?;
+        Ok(grid_release(
+            &points,
+            &rows,
+            level,
+            &private.policy,
+            &cache.noise,
+            context,
+        ))
+    })
+}
+
+/// Builds the grid releases a map of `layer` reads first (every level, no filter), so
+/// that its first tile does not wait for them. Building is not releasing: nothing is
+/// charged until a tile is served.
+///
+/// # Errors
+/// As the releases' point columns.
+pub(in crate::api) fn prepare_map_releases(
+    cache: &AnalyticsCache,
+    layer: &StatisticsInput,
+) -> ApiResult<()> {
+    let mut params = parse_params(&[], TILE_KEYS)?;
+    if let Mode::Private(private) =
+        super::mode_of(cache, layer.meta(), &Caller::anonymous(), &mut params)?
+    {
+        for level in GRID_LEVELS {
+            let context = grid_context(layer, &params, &private, level);
+            grid_level_release(cache, layer, &params, &private, level, &context)?;
+        }
+    }
+    Ok(())
 }
 
 /// The k a private answer applies: the release's, raised to the one asked.

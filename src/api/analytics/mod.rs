@@ -25,7 +25,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as J, json};
 
-pub(super) use heatmap::{heatmap_geojson, heatmap_tile};
+pub(super) use heatmap::{heatmap_geojson, heatmap_tile, prepare_map_releases};
 pub use zones::aggregate_collection;
 pub(super) use zones::{aggregate, flows, flows_tile};
 
