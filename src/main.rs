@@ -76,6 +76,10 @@ struct ServeArgs {
     /// Size of the in-memory tile cache, MB; 0 turns it off [default: 256].
     #[arg(long)]
     tile_cache_mb: Option<u64>,
+    /// The access log (JSON lines); an empty path turns it off [default:
+    /// DATA_DIR/access.log].
+    #[arg(long)]
+    access_log: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -302,9 +306,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if dir.layers()?.is_empty() && seed_from.is_dir() {
         seed(&dir, &seed_from, &settings)?;
     }
+    let access_log = args
+        .access_log
+        .or_else(|| file.access_log.clone())
+        .unwrap_or_else(|| data_dir.join("access.log"));
+    let access_log_mb = file.access_log_mb.unwrap_or(64);
     let registry = Registry::load_with(dir, Arc::new(settings)).context("cannot load layers")?;
     let mut state = AppState::new(Arc::new(registry), public_url)?;
     state.tile_cache = TileCache::new(cache_mb * 1024 * 1024);
+    let log = (!access_log.as_os_str().is_empty())
+        .then(|| api::trace::AccessLog::open(&access_log, access_log_mb * 1024 * 1024))
+        .transpose()
+        .with_context(|| format!("cannot open the access log {}", access_log.display()))?;
+    state.trace = Arc::new(api::trace::Trace {
+        log,
+        metrics: api::trace::Metrics::default(),
+    });
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(api::serve(
         state,

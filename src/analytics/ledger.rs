@@ -169,6 +169,21 @@ impl Ledger {
         })
     }
 
+    /// ε spent today on each layer, all payers together (for monitoring).
+    #[must_use]
+    pub fn spent_today(&self, now: OffsetDateTime) -> BTreeMap<String, f64> {
+        let (day, _) = utc_day(now);
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut by_layer = BTreeMap::new();
+        if state.day == day {
+            for (account, nanos) in &state.spent {
+                let layer = account.split(' ').next().unwrap_or_default();
+                *by_layer.entry(layer.to_owned()).or_insert(0.0) += from_nanos(*nanos);
+            }
+        }
+        by_layer
+    }
+
     /// Writes `day` to the ledger file, if any: temporary file, fsync, rename.
     fn store(&self, day: &Day) -> Result<(), ChargeError> {
         let Some(path) = &self.path else {
@@ -243,6 +258,7 @@ mod tests {
         }
         // Another payer reads the paid release for free too.
         assert_eq!(c("grid 17", "k-analyst").expect("free").cost, 0.0);
+        assert_eq!(ledger.spent_today(now).get("pings"), Some(&1.0));
         assert_eq!(c("grid 15", "anonymous").expect("paid").remaining, 1.0);
         assert_eq!(c("grid 13", "anonymous").expect("paid").remaining, 0.0);
         let refused = c("grid 11", "anonymous").expect_err("exhausted");

@@ -3,8 +3,8 @@
 //! error, so that made-up keys cannot tell issued ones apart.
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 
 use super::AppState;
 use crate::access::Caller;
@@ -13,18 +13,12 @@ use crate::access::Caller;
 pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// The key a request presents, if any.
-fn presented_key(parts: &Parts) -> Option<&str> {
-    let bearer = parts
-        .headers
+pub(super) fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    bearer.or_else(|| {
-        parts
-            .headers
-            .get(API_KEY_HEADER)
-            .and_then(|v| v.to_str().ok())
-    })
+    bearer.or_else(|| headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()))
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -34,6 +28,8 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(state.keys.authenticate(presented_key(parts).map(str::trim)))
+        Ok(state
+            .keys
+            .authenticate(presented_key(&parts.headers).map(str::trim)))
     }
 }

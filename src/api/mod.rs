@@ -17,6 +17,7 @@ mod styles;
 pub mod tile_cache;
 mod tilejson;
 mod tiles;
+pub mod trace;
 mod viewer;
 
 use std::net::SocketAddr;
@@ -55,6 +56,10 @@ pub struct AppState {
     pub analytics: analytics::AnalyticsCache,
     /// The issued API keys.
     pub keys: Arc<KeyStore>,
+    /// The access log and the request metrics.
+    pub trace: Arc<trace::Trace>,
+    /// False while layers are being prepared after start-up (`GET /ready`).
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -74,6 +79,8 @@ impl AppState {
             tile_cache: tile_cache::TileCache::new(tile_cache::DEFAULT_CACHE_BYTES),
             analytics,
             keys,
+            trace: Arc::default(),
+            ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         })
     }
 }
@@ -116,6 +123,10 @@ pub fn router(state: AppState) -> Router {
             router.route(r.path, routes::handler(r.path))
         })
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            trace::trace,
+        ))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -133,6 +144,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "serving");
+    state
+        .ready
+        .store(false, std::sync::atomic::Ordering::Release);
     prepare_analytics(&state, state.registry.names());
     let reloading = state.clone();
     tokio::spawn(async move {
@@ -150,15 +164,19 @@ pub async fn serve(
             }
         }
     });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
 }
 
 /// Builds, on a background thread, the point columns of the mobility layers among
 /// `names` (point layers with a time field, or personal ones) and, for private ones,
 /// the grid releases a map reads first, so that the first heatmap or aggregate request
-/// does not wait for them (about 8 s and 3 s for 10M points).
+/// does not wait for them (about 8 s and 3 s for 10M points). `GET /ready` answers 200
+/// once they are built.
 fn prepare_analytics(state: &AppState, names: Vec<crate::model::LayerName>) {
     let server = Caller::server();
     let layers: Vec<_> = names
@@ -176,10 +194,14 @@ fn prepare_analytics(state: &AppState, names: Vec<crate::model::LayerName>) {
                     || meta.sensitivity == crate::model::Sensitivity::Personal)
         })
         .collect();
+    let ready = Arc::clone(&state.ready);
+    let mark_ready = move || ready.store(true, std::sync::atomic::Ordering::Release);
     if layers.is_empty() {
+        mark_ready();
         return;
     }
     let analytics = state.analytics.clone();
+    let when_done = mark_ready.clone();
     let spawned = std::thread::Builder::new()
         .name("prepare-analytics".into())
         .spawn(move || {
@@ -204,9 +226,11 @@ fn prepare_analytics(state: &AppState, names: Vec<crate::model::LayerName>) {
                     Err(e) => tracing::warn!(layer = %layer.meta().name, error = %e, "cannot build map releases"),
                 }
             }
+            when_done();
         });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot start the analytics preparation thread");
+        mark_ready();
     }
 }
 

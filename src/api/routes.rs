@@ -7,7 +7,7 @@
 
 use axum::routing::{MethodRouter, get};
 
-use super::{AppState, analytics, features, openapi, styles, tilejson, tiles, viewer};
+use super::{AppState, analytics, features, openapi, styles, tilejson, tiles, trace, viewer};
 
 /// What a layer named by a parameter is used for; the gate's purpose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +82,9 @@ pub const ROUTES: &[Route] = &[
         "/collections/{layer}/quality",
         &[param("layer", Catalog, "/collections/{}/quality")],
     ),
+    route("/health", &[]),
+    route("/ready", &[]),
+    route("/metrics", &[]),
     route("/map", &[]),
     route("/favicon.ico", &[]),
     route("/assets/maplibre-gl.js", &[]),
@@ -179,6 +182,9 @@ pub(super) fn handler(path: &str) -> MethodRouter<AppState> {
         "/collections/{layer}/items/{id}" => get(features::item),
         "/collections/{layer}/schema" => get(features::schema),
         "/collections/{layer}/quality" => get(features::quality),
+        "/health" => get(trace::health),
+        "/ready" => get(trace::ready),
+        "/metrics" => get(trace::metrics),
         "/map" => get(viewer::page),
         "/favicon.ico" => get(|| async { axum::http::StatusCode::NO_CONTENT }),
         "/assets/maplibre-gl.js" => get(viewer::maplibre_js),

@@ -118,6 +118,8 @@ fn brotli(raw: &[u8]) -> Bytes {
 #[derive(Clone)]
 pub struct TileCache {
     cache: moka::sync::Cache<String, Arc<CachedTile>>,
+    /// Lookups answered from the cache, and lookups that had to render.
+    counts: Arc<[std::sync::atomic::AtomicU64; 2]>,
 }
 
 impl std::fmt::Debug for TileCache {
@@ -138,13 +140,27 @@ impl TileCache {
                 .max_capacity(max_bytes)
                 .weigher(|_, tile: &Arc<CachedTile>| tile.weight())
                 .build(),
+            counts: Arc::default(),
         }
+    }
+
+    fn count(&self, hit: bool) {
+        self.counts[usize::from(!hit)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Lookups answered from the cache and lookups that rendered, since start.
+    #[must_use]
+    pub fn hits_and_misses(&self) -> (u64, u64) {
+        let load = |i: usize| self.counts[i].load(std::sync::atomic::Ordering::Relaxed);
+        (load(0), load(1))
     }
 
     /// The cached tile under `key`, if any.
     #[must_use]
     pub fn get(&self, key: &str) -> Option<Arc<CachedTile>> {
-        self.cache.get(key)
+        let hit = self.cache.get(key);
+        self.count(hit.is_some());
+        hit
     }
 
     /// Caches `tile` under `key`.
@@ -158,7 +174,13 @@ impl TileCache {
         key: String,
         render: impl FnOnce() -> Arc<CachedTile>,
     ) -> Arc<CachedTile> {
-        self.cache.get_with(key, render)
+        let mut rendered = false;
+        let tile = self.cache.get_with(key, || {
+            rendered = true;
+            render()
+        });
+        self.count(!rendered);
+        tile
     }
 }
 

@@ -54,6 +54,10 @@ pub struct ServerSection {
     pub reload_seconds: Option<u64>,
     /// Size of the in-memory tile cache, MB; 0 turns it off (default 256).
     pub tile_cache_mb: Option<u64>,
+    /// The access log, JSON lines; `""` turns it off (default `DATA_DIR/access.log`).
+    pub access_log: Option<PathBuf>,
+    /// Size at which the access log is rotated, MB (default 64; five are kept).
+    pub access_log_mb: Option<u64>,
 }
 
 /// The settings of one layer, or of `[defaults]`.

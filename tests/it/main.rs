@@ -2,6 +2,7 @@
 //! independent decoders (mvt-reader for tiles, serde_json for GeoJSON, the pmtiles crate
 //! and SQLite for exported archives).
 
+mod access;
 mod analytics;
 mod config;
 mod export;

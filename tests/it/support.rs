@@ -147,6 +147,9 @@ pub fn store_personal_layer(
         .expect("write version");
 }
 
+/// The access log's file name in a test server's data folder.
+pub const ACCESS_LOG: &str = "access.log";
+
 /// A running server and what it serves.
 pub struct TestServer {
     pub base: String,
@@ -174,7 +177,12 @@ impl TestServer {
         assert!(warnings.is_empty(), "{warnings:?}");
         let dir = DataDir::open(tmp.path()).expect("open data dir");
         let registry = Arc::new(Registry::load_with(dir, Arc::new(settings)).expect("load"));
-        let state = AppState::new(Arc::clone(&registry), None).expect("state");
+        let mut state = AppState::new(Arc::clone(&registry), None).expect("state");
+        let log = tmp.path().join(ACCESS_LOG);
+        state.trace = Arc::new(tessera::api::trace::Trace {
+            log: Some(tessera::api::trace::AccessLog::open(&log, 1 << 20).expect("log")),
+            metrics: tessera::api::trace::Metrics::default(),
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -106,6 +106,12 @@ impl AnalyticsCache {
         }
     }
 
+    /// ε spent today per layer, all payers together.
+    #[must_use]
+    pub fn spent_today(&self) -> std::collections::BTreeMap<String, f64> {
+        self.ledger.spent_today(time::OffsetDateTime::now_utc())
+    }
+
     /// The privacy rules in force for a layer.
     #[must_use]
     pub fn privacy(&self, meta: &LayerMeta) -> PrivacySettings {
