@@ -312,8 +312,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| data_dir.join("access.log"));
     let access_log_mb = file.access_log_mb.unwrap_or(64);
     let registry = Registry::load_with(dir, Arc::new(settings)).context("cannot load layers")?;
+    let limits = registry.settings().limits.clone().unwrap_or_default();
     let mut state = AppState::new(Arc::new(registry), public_url)?;
     state.tile_cache = TileCache::new(cache_mb * 1024 * 1024);
+    state.limits = Some(Arc::new(api::limits::Limiter::new(limits)));
     let log = (!access_log.as_os_str().is_empty())
         .then(|| api::trace::AccessLog::open(&access_log, access_log_mb * 1024 * 1024))
         .transpose()

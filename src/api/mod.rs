@@ -9,6 +9,7 @@ pub mod analytics;
 mod caller;
 pub mod error;
 mod features;
+pub mod limits;
 mod openapi;
 pub mod params;
 pub mod registry;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub trace: Arc<trace::Trace>,
     /// False while layers are being prepared after start-up (`GET /ready`).
     pub ready: Arc<std::sync::atomic::AtomicBool>,
+    /// Rate limits and the heavy-query queue; `None`: unlimited.
+    pub limits: Option<Arc<limits::Limiter>>,
 }
 
 impl AppState {
@@ -81,6 +84,7 @@ impl AppState {
             keys,
             trace: Arc::default(),
             ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            limits: None,
         })
     }
 }
@@ -123,6 +127,10 @@ pub fn router(state: AppState) -> Router {
             router.route(r.path, routes::handler(r.path))
         })
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::enforce,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             trace::trace,

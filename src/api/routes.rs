@@ -39,6 +39,9 @@ pub struct Route {
     pub path: &'static str,
     /// Its parameters that name layers.
     pub layers: &'static [LayerParam],
+    /// Heavy queries (aggregates, flows, H3 over large areas) wait for one of a few
+    /// slots, so that tiles and items keep their latency (see [`super::limits`]).
+    pub heavy: bool,
 }
 
 const fn param(name: &'static str, purpose: LayerUse, example: &'static str) -> LayerParam {
@@ -50,7 +53,19 @@ const fn param(name: &'static str, purpose: LayerUse, example: &'static str) -> 
 }
 
 const fn route(path: &'static str, layers: &'static [LayerParam]) -> Route {
-    Route { path, layers }
+    Route {
+        path,
+        layers,
+        heavy: false,
+    }
+}
+
+const fn heavy(path: &'static str, layers: &'static [LayerParam]) -> Route {
+    Route {
+        path,
+        layers,
+        heavy: true,
+    }
 }
 
 use LayerUse::{Catalog, Features, Statistics};
@@ -103,11 +118,11 @@ pub const ROUTES: &[Route] = &[
             param("layer", Statistics, "/heatmap/{}/14/8290/6119.png"),
         ],
     ),
-    route(
+    heavy(
         "/heatmap/{file}",
         &[param("file", Statistics, "/heatmap/{}.geojson?h3_res=8")],
     ),
-    route(
+    heavy(
         "/aggregate",
         &[
             param(
@@ -127,14 +142,14 @@ pub const ROUTES: &[Route] = &[
             ),
         ],
     ),
-    route(
+    heavy(
         "/flows",
         &[
             param("trips", Statistics, "/flows?trips={}&zones=zones"),
             param("zones", Features, "/flows?trips=trips&zones={}"),
         ],
     ),
-    route(
+    heavy(
         "/flows/{z}/{x}/{y}",
         &[
             param(

@@ -217,7 +217,7 @@ fn escape(value: &str) -> String {
 }
 
 /// The template of the route `path` takes, from [`ROUTES`].
-fn route_of(path: &str) -> Option<&'static Route> {
+pub(super) fn route_of(path: &str) -> Option<&'static Route> {
     let segments: Vec<&str> = path.split('/').collect();
     ROUTES.iter().find(|r| {
         let template: Vec<&str> = r.path.split('/').collect();
@@ -356,6 +356,25 @@ pub(super) async fn metrics(
             "tessera_privacy_epsilon_spent_today{{layer=\"{}\"}} {spent}",
             escape(&layer)
         );
+    }
+    if let Some(limits) = &state.limits {
+        out.push_str(
+            "# HELP tessera_limited_total Requests held back by the usage limits, by reason.\n",
+        );
+        out.push_str("# TYPE tessera_limited_total counter\n");
+        let c = &limits.counts;
+        for (reason, n) in [
+            ("rate", &c.rate_limited),
+            ("queued", &c.queued),
+            ("busy", &c.busy),
+            ("timeout", &c.timed_out),
+        ] {
+            let _ = writeln!(
+                out,
+                "tessera_limited_total{{reason=\"{reason}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
     }
     out.push_str("# HELP tessera_layers Layers served.\n# TYPE tessera_layers gauge\n");
     let _ = writeln!(out, "tessera_layers {}", state.registry.names().len());

@@ -21,6 +21,32 @@ pub struct ConfigFile {
     pub defaults: LayerSection,
     /// `[layers.NAME]`: one layer's settings, over `[defaults]`.
     pub layers: BTreeMap<String, LayerSection>,
+    /// `[limits]`: rate limits and the heavy-query queue.
+    pub limits: Option<LimitsSection>,
+}
+
+/// `[limits]`: usage limits of `tessera serve`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct LimitsSection {
+    /// Requests per second of each client IP without a key (default 100).
+    pub public_rps: Option<f64>,
+    /// Requests per second of each analyst key (default 200).
+    pub analyst_rps: Option<f64>,
+    /// Requests per second of each steward key (default 200).
+    pub steward_rps: Option<f64>,
+    /// Requests per second of each admin key (default 1000).
+    pub admin_rps: Option<f64>,
+    /// Seconds of requests a caller may burst above its rate (default 2).
+    pub burst_seconds: Option<f64>,
+    /// Heavy queries running at once (default 2).
+    pub heavy_concurrency: Option<u32>,
+    /// Heavy queries waiting for a slot before new ones get 503 (default 32).
+    pub heavy_queue: Option<u32>,
+    /// Seconds a heavy query may take, waiting included, before 504 (default 30).
+    pub heavy_timeout_seconds: Option<u64>,
+    /// Longest request target (path and query), bytes (default 8192).
+    pub max_uri_bytes: Option<u32>,
 }
 
 impl ConfigFile {

@@ -13,6 +13,7 @@
 //! May import: `model`, `index`, `store`, `analytics`.
 
 mod file;
+mod limits;
 #[cfg(test)]
 mod tests;
 
@@ -30,6 +31,8 @@ use crate::index::{GeneralizeSettings, IndexedLayer, TileBudget};
 use crate::model::tile::MAX_ZOOM;
 use crate::model::{Declared, LayerMeta, LayerName};
 use crate::store::StoredLayer;
+
+pub use limits::{Limits, Rate};
 
 /// The file read when no `--config` is given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "tessera.toml";
@@ -196,6 +199,9 @@ impl LayerSettings {
 pub struct Settings {
     /// `[server]` as written.
     pub server: ServerSection,
+    /// `[limits]`, when the file has the section (`tessera serve` applies the
+    /// defaults without one).
+    pub limits: Option<Limits>,
     defaults: LayerSettings,
     layers: BTreeMap<LayerName, LayerSettings>,
 }
@@ -258,8 +264,15 @@ impl Settings {
             let settings = layer_settings(&merged, &key).map_err(|(k, r)| invalid(k, r))?;
             layers.insert(layer, settings);
         }
+        let limits = file
+            .limits
+            .as_ref()
+            .map(limits::resolve)
+            .transpose()
+            .map_err(|(k, r)| invalid(k, r))?;
         Ok(Self {
             server: file.server,
+            limits,
             defaults,
             layers,
         })

@@ -9,6 +9,7 @@ mod export;
 mod features;
 mod generalize;
 mod ingest;
+mod limits;
 mod privacy;
 mod support;
 mod tiles;

@@ -178,6 +178,12 @@ impl TestServer {
         let dir = DataDir::open(tmp.path()).expect("open data dir");
         let registry = Arc::new(Registry::load_with(dir, Arc::new(settings)).expect("load"));
         let mut state = AppState::new(Arc::clone(&registry), None).expect("state");
+        // Limits only where the test's config asks for them.
+        state.limits = registry
+            .settings()
+            .limits
+            .clone()
+            .map(|l| Arc::new(tessera::api::limits::Limiter::new(l)));
         let log = tmp.path().join(ACCESS_LOG);
         state.trace = Arc::new(tessera::api::trace::Trace {
             log: Some(tessera::api::trace::AccessLog::open(&log, 1 << 20).expect("log")),
