@@ -29,15 +29,15 @@ pub struct ConfigFile {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct LimitsSection {
-    /// Requests per second of each client IP without a key (default 100).
+    /// Requests per second of each client IP without a key (default 200).
     pub public_rps: Option<f64>,
-    /// Requests per second of each analyst key (default 200).
+    /// Requests per second of each analyst key (default 500).
     pub analyst_rps: Option<f64>,
-    /// Requests per second of each steward key (default 200).
+    /// Requests per second of each steward key (default 500).
     pub steward_rps: Option<f64>,
-    /// Requests per second of each admin key (default 1000).
+    /// Requests per second of each admin key (default 2000).
     pub admin_rps: Option<f64>,
-    /// Seconds of requests a caller may burst above its rate (default 2).
+    /// Seconds of requests a caller may burst above its rate (default 5).
     pub burst_seconds: Option<f64>,
     /// Heavy queries running at once (default 2).
     pub heavy_concurrency: Option<u32>,

@@ -57,7 +57,7 @@ pub(super) fn resolve(s: &LimitsSection) -> Result<Limits, (String, String)> {
         )),
         v => Ok(v.unwrap_or(default)),
     };
-    let burst = positive("burst_seconds", s.burst_seconds, 2.0)?;
+    let burst = positive("burst_seconds", s.burst_seconds, 5.0)?;
     let rate = |name: &str, v: Option<f64>, default: f64| {
         let per_second = positive(name, v, default)?;
         Ok::<_, (String, String)>(Rate {
@@ -71,10 +71,10 @@ pub(super) fn resolve(s: &LimitsSection) -> Result<Limits, (String, String)> {
     };
     Ok(Limits {
         rates: [
-            rate("public_rps", s.public_rps, 100.0)?,
-            rate("analyst_rps", s.analyst_rps, 200.0)?,
-            rate("steward_rps", s.steward_rps, 200.0)?,
-            rate("admin_rps", s.admin_rps, 1000.0)?,
+            rate("public_rps", s.public_rps, 200.0)?,
+            rate("analyst_rps", s.analyst_rps, 500.0)?,
+            rate("steward_rps", s.steward_rps, 500.0)?,
+            rate("admin_rps", s.admin_rps, 2000.0)?,
         ],
         heavy_concurrency: count("heavy_concurrency", s.heavy_concurrency, 2)?,
         heavy_queue: count("heavy_queue", s.heavy_queue, 32)?,

@@ -262,6 +262,6 @@ fn limits_are_validated_with_their_key() {
     let (settings, _) = parse("[limits]\nanalyst_rps = 5\nburst_seconds = 3\n").expect("limits");
     let limits = settings.limits.expect("section");
     assert_eq!(limits.rate(Role::Analyst), Rate { per_second: 5.0, burst: 15.0 });
-    assert_eq!(limits.rate(Role::Public).per_second, 100.0);
+    assert_eq!(limits.rate(Role::Public).per_second, 200.0);
     assert!(parse("").expect("empty").0.limits.is_none());
 }
