@@ -75,6 +75,7 @@ pub(super) async fn landing(
             link(format!("{base}/collections"), "data", "application/json", "Collections"),
             link(format!("{base}/map"), "alternate", "text/html", "Web map of every layer"),
             link(format!("{base}/styles"), "styles", "application/json", "MapLibre styles"),
+            link(format!("{base}/catalog.jsonld"), "describedby", super::dcat::JSON_LD, "The catalog as DCAT-AP 3"),
         ],
     }))
     .into_response())
@@ -91,7 +92,10 @@ pub(super) async fn catalog(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-) -> Json<J> {
+) -> Response {
+    if super::dcat::wants_json_ld(&headers) {
+        return super::dcat::document(&state, &caller, &headers);
+    }
     let base = state.base_url(&headers);
     let layers: Vec<J> = state
         .registry
@@ -133,7 +137,7 @@ pub(super) async fn catalog(
             entry
         })
         .collect();
-    Json(json!({ "layers": layers }))
+    Json(json!({ "layers": layers })).into_response()
 }
 
 fn collection_json(meta: &LayerMeta, base: &str) -> J {

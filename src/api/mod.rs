@@ -7,6 +7,7 @@
 
 pub mod analytics;
 mod caller;
+pub mod dcat;
 pub mod error;
 mod features;
 pub mod limits;

@@ -7,7 +7,7 @@
 
 use axum::routing::{MethodRouter, get};
 
-use super::{AppState, analytics, features, openapi, styles, tilejson, tiles, trace, viewer};
+use super::{AppState, analytics, dcat, features, openapi, styles, tilejson, tiles, trace, viewer};
 
 /// What a layer named by a parameter is used for; the gate's purpose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,7 @@ pub const ROUTES: &[Route] = &[
     route("/api", &[]),
     route("/conformance", &[]),
     route("/catalog", &[]),
+    route("/catalog.jsonld", &[]),
     route("/collections", &[]),
     route(
         "/collections/{layer}",
@@ -191,6 +192,7 @@ pub(super) fn handler(path: &str) -> MethodRouter<AppState> {
         "/api" => get(openapi::openapi),
         "/conformance" => get(features::conformance),
         "/catalog" => get(features::catalog),
+        "/catalog.jsonld" => get(dcat::catalog),
         "/collections" => get(features::collections),
         "/collections/{layer}" => get(features::collection),
         "/collections/{layer}/items" => get(features::items),

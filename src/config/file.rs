@@ -80,6 +80,8 @@ pub struct ServerSection {
     pub reload_seconds: Option<u64>,
     /// Size of the in-memory tile cache, MB; 0 turns it off (default 256).
     pub tile_cache_mb: Option<u64>,
+    /// Who publishes the data, named in the DCAT-AP catalog (default `Tessera`).
+    pub publisher: Option<String>,
     /// The access log, JSON lines; `""` turns it off (default `DATA_DIR/access.log`).
     pub access_log: Option<PathBuf>,
     /// Size at which the access log is rotated, MB (default 64; five are kept).

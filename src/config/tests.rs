@@ -42,7 +42,11 @@ fn shipped_config_parses_without_warnings_and_its_defaults_are_the_built_in_ones
         TinyPolygons::Point
     );
     assert_eq!(settings.server.tile_cache_mb, Some(256));
-    assert_eq!(settings.limits, Some(Limits::default()), "[limits] spells out the defaults");
+    assert_eq!(
+        settings.limits,
+        Some(Limits::default()),
+        "[limits] spells out the defaults"
+    );
     // The demo's personal layers are declared so, whatever a copy is ingested with.
     for layer in ["pings", "trips"] {
         let declared = &settings.layer(&name(layer)).declared;
@@ -254,14 +258,26 @@ fn declared_values_are_checked() {
 fn limits_are_validated_with_their_key() {
     for (text, key) in [
         ("[limits]\npublic_rps = 0\n", "limits.public_rps"),
-        ("[limits]\nheavy_concurrency = 0\n", "limits.heavy_concurrency"),
-        ("[limits]\nheavy_timeout_seconds = 0\n", "limits.heavy_timeout_seconds"),
+        (
+            "[limits]\nheavy_concurrency = 0\n",
+            "limits.heavy_concurrency",
+        ),
+        (
+            "[limits]\nheavy_timeout_seconds = 0\n",
+            "limits.heavy_timeout_seconds",
+        ),
     ] {
         assert!(error(text).contains(key), "{text}: {}", error(text));
     }
     let (settings, _) = parse("[limits]\nanalyst_rps = 5\nburst_seconds = 3\n").expect("limits");
     let limits = settings.limits.expect("section");
-    assert_eq!(limits.rate(Role::Analyst), Rate { per_second: 5.0, burst: 15.0 });
+    assert_eq!(
+        limits.rate(Role::Analyst),
+        Rate {
+            per_second: 5.0,
+            burst: 15.0
+        }
+    );
     assert_eq!(limits.rate(Role::Public).per_second, 200.0);
     assert!(parse("").expect("empty").0.limits.is_none());
 }
