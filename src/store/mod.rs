@@ -281,8 +281,7 @@ impl DataDir {
             for entry in fs::read_dir(&layer_dir).map_err(io_err(&layer_dir))? {
                 let entry = entry.map_err(io_err(&layer_dir))?;
                 let name = entry.file_name();
-                let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(STAGING_PREFIX))
-                else {
+                let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(STAGING_PREFIX)) else {
                     continue;
                 };
                 let path = entry.path();
@@ -347,7 +346,8 @@ pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     file.sync_all().map_err(io_err(path))
 }
 
-fn sync_dir(path: &Path) -> Result<()> {
+/// Syncs a folder, so that the entries created or removed in it last.
+pub(crate) fn sync_dir(path: &Path) -> Result<()> {
     fs::File::open(path)
         .and_then(|d| d.sync_all())
         .map_err(io_err(path))

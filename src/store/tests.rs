@@ -187,7 +187,10 @@ fn recover_removes_staging_folders_of_killed_ingests() {
     assert!(foreign.exists());
     let roads_name = LayerName::new("roads").expect("name");
     assert_eq!(dir.versions(&roads_name).expect("versions"), vec![1]);
-    assert_eq!(dir.read_latest(&roads_name).expect("read").features.len(), 2);
+    assert_eq!(
+        dir.read_latest(&roads_name).expect("read").features.len(),
+        2
+    );
     assert_eq!(dir.recover().expect("again"), Vec::<PathBuf>::new());
 }
 
@@ -197,9 +200,10 @@ fn recover_keeps_the_staging_folder_of_a_running_writer() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = DataDir::open(tmp.path()).expect("open");
     // The test runner's parent (cargo, or a shell) runs while this test does.
-    let running = tmp
-        .path()
-        .join(format!("roads/.staging-{}-1", std::os::unix::process::parent_id()));
+    let running = tmp.path().join(format!(
+        "roads/.staging-{}-1",
+        std::os::unix::process::parent_id()
+    ));
     std::fs::create_dir_all(&running).expect("mkdir");
     assert_eq!(dir.recover().expect("recover"), Vec::<PathBuf>::new());
     assert!(running.exists());
