@@ -88,7 +88,8 @@ struct IngestArgs {
     /// exists].
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Layer name: 1 to 64 characters from a-z, 0-9, '_' and '-'.
+    /// Layer name: 1 to 64 characters from a-z, 0-9, '_' and '-', starting with a letter
+    /// or a digit.
     #[arg(long)]
     layer: String,
     /// Folder holding the layer versions.
