@@ -66,7 +66,8 @@ struct ServeArgs {
     /// Public URL of the server, used in links [default: from the Host header].
     #[arg(long)]
     public_url: Option<String>,
-    /// When the data folder holds no layer, ingest every file of this folder first
+    /// When the data folder holds no layer, ingest every file of this folder first; a
+    /// seeding cut short (a crash, a file that failed) resumes at the next start
     /// [default: data].
     #[arg(long)]
     seed_from: Option<PathBuf>,
@@ -91,7 +92,8 @@ struct IngestArgs {
     /// exists].
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Layer name: 1 to 64 characters from a-z, 0-9, '_' and '-'.
+    /// Layer name: 1 to 64 characters from a-z, 0-9, '_' and '-', starting with a letter
+    /// or a digit.
     #[arg(long)]
     layer: String,
     /// Folder holding the layer versions.
@@ -303,7 +305,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cache_mb = args.tile_cache_mb.or(file.tile_cache_mb).unwrap_or(256);
     let dir = DataDir::open(&data_dir)
         .with_context(|| format!("cannot open data folder {}", data_dir.display()))?;
-    if dir.layers()?.is_empty() && seed_from.is_dir() {
+    recover(&dir);
+    if seed_from.is_dir() {
         seed(&dir, &seed_from, &settings)?;
     }
     let access_log = args
@@ -330,6 +333,36 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listen,
         Duration::from_secs(reload_seconds.max(1)),
     ))?;
+    Ok(())
+}
+
+/// Removes what writers killed mid-version left in the data folder. A failure is
+/// logged: the server still serves the complete versions.
+fn recover(dir: &DataDir) {
+    match dir.recover() {
+        Ok(removed) => {
+            for path in removed {
+                tracing::warn!(path = %path.display(), "removed the staging folder of an interrupted write");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot remove the staging folders of interrupted writes")
+        }
+    }
+}
+
+/// Seeds the layers of `from` a new data folder lacks (see [`tessera::ingest::seed`]),
+/// under the declarations of `settings`. Each layer is logged as it is seeded.
+fn seed(dir: &DataDir, from: &std::path::Path, settings: &Settings) -> anyhow::Result<()> {
+    let declared = |layer: &LayerName| settings.layer(layer).declared.clone();
+    let report = tessera::ingest::seed::seed(dir, from, &declared)
+        .with_context(|| format!("cannot seed the data folder from {}", from.display()))?;
+    if !report.finished {
+        tracing::warn!(
+            failed = report.failed.len(),
+            "seeding is not finished: the layers that failed are tried again at the next start"
+        );
+    }
     Ok(())
 }
 
@@ -377,81 +410,6 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         outcome.meta.feature_count,
         started.elapsed().as_secs_f64()
     );
-    Ok(())
-}
-
-/// Catalog entries of the seed folder's `catalog.json`, by layer name.
-#[derive(serde::Deserialize, Default)]
-struct SeedEntry {
-    title: Option<String>,
-    description: Option<String>,
-    license: Option<String>,
-    steward: Option<String>,
-    update_frequency: Option<String>,
-    sensitivity: Option<String>,
-    id_field: Option<String>,
-    time_field: Option<String>,
-    timezone: Option<String>,
-}
-
-const SEED_CATALOG: &str = "catalog.json";
-
-/// Ingests every readable file of `from` as a layer named after the file, described by
-/// the folder's `catalog.json` when it has one, under the declarations of `settings`.
-fn seed(dir: &DataDir, from: &std::path::Path, settings: &Settings) -> anyhow::Result<()> {
-    let catalog_path = from.join(SEED_CATALOG);
-    let mut catalog: std::collections::HashMap<String, SeedEntry> = if catalog_path.is_file() {
-        let text = std::fs::read_to_string(&catalog_path)?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("{}: invalid catalog", catalog_path.display()))?
-    } else {
-        std::collections::HashMap::new()
-    };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(from)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && !p.ends_with(SEED_CATALOG) && Format::detect(p).is_ok())
-        .collect();
-    entries.sort();
-    for path in entries {
-        let Some(layer) = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| LayerName::new(s).ok())
-        else {
-            continue;
-        };
-        let entry = catalog.remove(layer.as_str()).unwrap_or_default();
-        let sensitivity = entry
-            .sensitivity
-            .as_deref()
-            .map(str::parse::<Sensitivity>)
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("{}: {layer}: {e}", catalog_path.display()))?;
-        let mut options = IngestOptions {
-            catalog: CatalogOptions {
-                title: entry.title.or_else(|| Some(layer.to_string())),
-                description: entry.description,
-                license: entry.license,
-                steward: entry.steward,
-                update_frequency: entry.update_frequency,
-                sensitivity,
-                id_field: entry.id_field,
-                time_field: entry.time_field,
-                timezone: entry.timezone,
-            },
-            ..IngestOptions::default()
-        };
-        options.catalog.declare(&settings.layer(&layer).declared);
-        match tessera::ingest::ingest(&path, &layer, dir, &options) {
-            Ok(outcome) => eprintln!(
-                "seeded {layer} from {} ({} features)",
-                path.display(),
-                outcome.meta.feature_count
-            ),
-            Err(e) => eprintln!("skipped {}: {e}", path.display()),
-        }
-    }
     Ok(())
 }
 

@@ -8,9 +8,12 @@
 //! DATA_DIR/parcels/v000001/quality.json   QualityReport of the ingest
 //! ```
 //!
-//! A version is written into a hidden temporary folder, every file is synced, and the
-//! folder is renamed into place in one step. A crash or a failed ingest therefore never
-//! leaves a half-written version, and the version being served is never touched.
+//! A version is written into a hidden staging folder (`DATA_DIR/LAYER/.staging-PID-NANOS`),
+//! every file is synced, and the folder is renamed into place in one step. A crash or a
+//! failed ingest therefore never leaves a half-written version, and the version being
+//! served is never touched. A writer killed mid-version (SIGKILL, power loss) leaves its
+//! staging folder behind, which no reader ever looks at; [`DataDir::recover`] removes
+//! such folders at start-up.
 //!
 //! May import: `model`.
 
@@ -28,6 +31,8 @@ pub const FEATURES_FILE: &str = "features.fgb";
 pub const META_FILE: &str = "meta.json";
 /// File name of the quality report of a version.
 pub const QUALITY_FILE: &str = "quality.json";
+/// Name prefix of the folders versions are written in before their rename.
+pub const STAGING_PREFIX: &str = ".staging-";
 
 /// Errors reading or writing the data directory.
 #[derive(Debug, thiserror::Error)]
@@ -242,6 +247,64 @@ impl DataDir {
         Ok(meta)
     }
 
+    /// Removes the staging folders that writers killed mid-version left in the layer
+    /// folders, and returns their paths, sorted. Call it at start-up, before this
+    /// process writes a version.
+    ///
+    /// A staging folder is named after the process writing it
+    /// (`.staging-PID-NANOS`). It is left alone while that process runs, so that a
+    /// `tessera ingest` running beside a starting server keeps its work; it counts as
+    /// abandoned when the process is gone or a zombie, when the PID is this process's
+    /// own (a previous process with the same PID, as in a container where the server is
+    /// always PID 1), or when the name holds no PID. Where `/proc` is not mounted,
+    /// liveness cannot be told and every staging folder counts as abandoned: an ingest
+    /// that loses its folder that way fails with an I/O error and stores nothing. The
+    /// same happens to an ingest in another PID namespace (another container sharing
+    /// the folder) whose PID means nothing here.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when a folder cannot be listed or a staging folder removed;
+    /// the folders removed before stay removed.
+    pub fn recover(&self) -> Result<Vec<PathBuf>> {
+        let mut removed = Vec::new();
+        for entry in fs::read_dir(&self.root).map_err(io_err(&self.root))? {
+            let entry = entry.map_err(io_err(&self.root))?;
+            let is_layer = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| LayerName::new(n).is_ok());
+            if !is_layer || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let layer_dir = entry.path();
+            let before = removed.len();
+            for entry in fs::read_dir(&layer_dir).map_err(io_err(&layer_dir))? {
+                let entry = entry.map_err(io_err(&layer_dir))?;
+                let name = entry.file_name();
+                let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(STAGING_PREFIX)) else {
+                    continue;
+                };
+                let path = entry.path();
+                if writer_is_running(rest) {
+                    tracing::info!(path = %path.display(), "staging folder of a running writer kept");
+                    continue;
+                }
+                let removal = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+                removal.map_err(io_err(&path))?;
+                removed.push(path);
+            }
+            if removed.len() > before {
+                sync_dir(&layer_dir)?;
+            }
+        }
+        removed.sort();
+        Ok(removed)
+    }
+
     fn layer_dir(&self, layer: &LayerName) -> PathBuf {
         self.root.join(layer.as_str())
     }
@@ -283,10 +346,36 @@ pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     file.sync_all().map_err(io_err(path))
 }
 
-fn sync_dir(path: &Path) -> Result<()> {
+/// Syncs a folder, so that the entries created or removed in it last.
+pub(crate) fn sync_dir(path: &Path) -> Result<()> {
     fs::File::open(path)
         .and_then(|d| d.sync_all())
         .map_err(io_err(path))
+}
+
+/// True when the staging folder named `.staging-{rest}` belongs to a process that is
+/// running, other than this one (see [`DataDir::recover`]).
+fn writer_is_running(rest: &str) -> bool {
+    let Some(pid) = rest
+        .split('-')
+        .next()
+        .and_then(|pid| pid.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    if pid == std::process::id() || !Path::new("/proc/self").exists() {
+        return false;
+    }
+    // `/proc/PID/stat` is `PID (COMMAND) STATE ...`; the command may hold spaces and
+    // parentheses, so the state is read after the last `)`. A zombie (Z) or dead (X)
+    // process writes nothing more.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, after)| after.trim_start().chars().next())
+            .is_none_or(|state| !matches!(state, 'Z' | 'X')),
+        Err(_) => false,
+    }
 }
 
 /// A staging folder removed on drop unless disarmed.
@@ -300,7 +389,7 @@ impl TempDir {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let path = parent.join(format!(".staging-{}-{nanos}", std::process::id()));
+        let path = parent.join(format!("{STAGING_PREFIX}{}-{nanos}", std::process::id()));
         fs::create_dir(&path).map_err(io_err(&path))?;
         Ok(Self { path, armed: true })
     }

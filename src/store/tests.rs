@@ -156,6 +156,59 @@ fn staging_leftovers_are_not_versions() {
     assert!(dir.layers().expect("layers").is_empty());
 }
 
+/// Regression test: an ingest killed mid-version (SIGKILL) left its staging folder
+/// in the layer folder for ever.
+#[test]
+fn recover_removes_staging_folders_of_killed_ingests() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::open(tmp.path()).expect("open");
+    dir.write_version(meta("roads"), &features(), &QualityReport::default())
+        .expect("write");
+    let roads = tmp.path().join("roads");
+    // No process has a PID this high (Linux caps PIDs at 2^22).
+    let killed = roads.join(".staging-4000000000-17");
+    std::fs::create_dir_all(&killed).expect("mkdir");
+    std::fs::write(killed.join(FEATURES_FILE), b"half a file").expect("write");
+    let own = roads.join(format!(".staging-{}-18", std::process::id()));
+    std::fs::create_dir_all(&own).expect("mkdir");
+    let nameless = tmp.path().join("zones/.staging-x");
+    std::fs::create_dir_all(&nameless).expect("mkdir");
+    // A staging folder at the root is none of the store's: left alone.
+    let foreign = tmp.path().join(".staging-4000000000-19");
+    std::fs::create_dir_all(&foreign).expect("mkdir");
+
+    let removed = dir.recover().expect("recover");
+    let mut expected = vec![own.clone(), killed.clone(), nameless.clone()];
+    expected.sort();
+    assert_eq!(removed, expected);
+    for path in [&killed, &own, &nameless] {
+        assert!(!path.exists(), "{}", path.display());
+    }
+    assert!(foreign.exists());
+    let roads_name = LayerName::new("roads").expect("name");
+    assert_eq!(dir.versions(&roads_name).expect("versions"), vec![1]);
+    assert_eq!(
+        dir.read_latest(&roads_name).expect("read").features.len(),
+        2
+    );
+    assert_eq!(dir.recover().expect("again"), Vec::<PathBuf>::new());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn recover_keeps_the_staging_folder_of_a_running_writer() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::open(tmp.path()).expect("open");
+    // The test runner's parent (cargo, or a shell) runs while this test does.
+    let running = tmp.path().join(format!(
+        "roads/.staging-{}-1",
+        std::os::unix::process::parent_id()
+    ));
+    std::fs::create_dir_all(&running).expect("mkdir");
+    assert_eq!(dir.recover().expect("recover"), Vec::<PathBuf>::new());
+    assert!(running.exists());
+}
+
 #[test]
 fn mixed_points_are_stored() {
     let tmp = tempfile::tempdir().expect("tempdir");
