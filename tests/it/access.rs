@@ -96,6 +96,7 @@ fn no_layer_expectations() -> HashMap<&'static str, fn(Role) -> u16> {
         "/api",
         "/conformance",
         "/catalog",
+        "/catalog.jsonld",
         "/collections",
         "/health",
         "/ready",

@@ -25,19 +25,43 @@ async fn the_catalog_is_dcat_ap_json_ld_with_every_dataset_described() {
     assert_eq!(resp.headers()["content-type"], "application/ld+json");
     let catalog: J = resp.json().await.expect("json");
     assert_eq!(catalog["@type"], "dcat:Catalog");
-    for key in ["dct:title", "dct:description", "dct:publisher", "dcat:dataset"] {
+    for key in [
+        "dct:title",
+        "dct:description",
+        "dct:publisher",
+        "dcat:dataset",
+    ] {
         assert!(!catalog[key].is_null(), "catalog {key}");
     }
     let datasets = catalog["dcat:dataset"].as_array().expect("datasets");
     assert_eq!(datasets.len(), 2, "the demo's parcels and assets");
     for d in datasets {
         assert_eq!(d["@type"], "dcat:Dataset");
-        for key in ["dct:title", "dct:description", "dcat:distribution", "dct:publisher", "dcat:theme", "dct:spatial"] {
-            assert!(!d[key].is_null(), "{} lacks {key}: {d}", d["dct:identifier"]);
+        for key in [
+            "dct:title",
+            "dct:description",
+            "dcat:distribution",
+            "dct:publisher",
+            "dcat:theme",
+            "dct:spatial",
+        ] {
+            assert!(
+                !d[key].is_null(),
+                "{} lacks {key}: {d}",
+                d["dct:identifier"]
+            );
         }
         for dist in d["dcat:distribution"].as_array().expect("distributions") {
-            assert!(dist["dcat:accessURL"]["@id"].as_str().is_some_and(|u| u.starts_with("http")));
-            assert!(dist["dct:license"]["@id"].as_str().is_some_and(|u| u.contains("CC0-1.0")));
+            assert!(
+                dist["dcat:accessURL"]["@id"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("http"))
+            );
+            assert!(
+                dist["dct:license"]["@id"]
+                    .as_str()
+                    .is_some_and(|u| u.contains("CC0-1.0"))
+            );
         }
         assert_eq!(d["tessera:overdue"], false);
     }
@@ -63,7 +87,7 @@ async fn demo_datasets_carry_every_recommended_property() {
     tessera::ingest::seed::seed(
         &tessera::store::DataDir::open(tmp.path()).expect("open"),
         &crate::support::demo_dir(),
-        &tessera::config::Settings::default(),
+        &|_| tessera::model::Declared::default(),
     )
     .expect("seed");
     let server = TestServer::start(tmp).await;
@@ -75,10 +99,19 @@ async fn demo_datasets_carry_every_recommended_property() {
             assert!(!d[*key].is_null(), "{} lacks {key}", d["dct:identifier"]);
         }
     }
-    let pings = datasets.iter().find(|d| d["dct:identifier"] == "pings").expect("pings");
+    let pings = datasets
+        .iter()
+        .find(|d| d["dct:identifier"] == "pings")
+        .expect("pings");
     assert_eq!(pings["tessera:sensitivity"], "personal");
-    assert_eq!(pings["dct:accrualPeriodicity"]["@id"], "http://publications.europa.eu/resource/authority/frequency/DAILY");
-    for dist in pings["dcat:distribution"].as_array().expect("distributions") {
+    assert_eq!(
+        pings["dct:accrualPeriodicity"]["@id"],
+        "http://publications.europa.eu/resource/authority/frequency/DAILY"
+    );
+    for dist in pings["dcat:distribution"]
+        .as_array()
+        .expect("distributions")
+    {
         let url = dist["dcat:accessURL"]["@id"].as_str().expect("url");
         assert!(url.contains("/heatmap/"), "{url}");
     }

@@ -4,6 +4,7 @@
 
 mod access;
 mod analytics;
+mod catalog;
 mod config;
 mod export;
 mod features;
