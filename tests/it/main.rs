@@ -8,6 +8,7 @@ mod export;
 mod features;
 mod generalize;
 mod ingest;
+mod input_rules;
 mod privacy;
 mod support;
 mod tiles;
