@@ -43,3 +43,77 @@ async fn k_zero_is_refused_naming_the_minimum() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["k"], 3);
 }
+
+/// Regression test: a CSV row that was not valid UTF-8 was decoded as Windows-1252 by
+/// guess, where GeoJSONSeq rejects such a line; now both reject it with its line, and
+/// `--encoding latin1` reads either as Latin-1.
+#[test]
+fn cli_rejects_a_csv_row_that_is_not_utf8_unless_told_latin1() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let csv = tmp.path().join("communes.csv");
+    std::fs::write(&csv, b"lon,lat,nom\n2.1,41.3,Paris\n2.2,41.4,Besan\xe7on\n").expect("write");
+    let data = tmp.path().join("data");
+    let run = |extra: &[&str]| {
+        // Run in the temporary folder, away from the repository's tessera.toml.
+        std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .current_dir(tmp.path())
+            .arg("ingest")
+            .arg(&csv)
+            .args(["--layer", "communes", "--data-dir"])
+            .arg(&data)
+            .args(extra)
+            .output()
+            .expect("run tessera")
+    };
+    let strict = run(&[]);
+    assert!(
+        strict.status.success(),
+        "{}",
+        String::from_utf8_lossy(&strict.stderr)
+    );
+    let out = String::from_utf8_lossy(&strict.stdout);
+    assert!(
+        out.contains(&format!(
+            "features read: 2, accepted: 1, repaired: 0, rejected: 1\n  rejected line 3: {} \
+             line 3: column 'nom' is not valid UTF-8: byte 0xE7 at byte 6; for Latin-1 text, \
+             ingest with --encoding latin1\n",
+            csv.display()
+        )),
+        "{out}"
+    );
+
+    let latin1 = run(&["--encoding", "latin1"]);
+    assert!(
+        latin1.status.success(),
+        "{}",
+        String::from_utf8_lossy(&latin1.stderr)
+    );
+    let out = String::from_utf8_lossy(&latin1.stdout);
+    assert!(
+        out.contains("features read: 2, accepted: 2, repaired: 0, rejected: 0\n"),
+        "{out}"
+    );
+    let dir = DataDir::open(&data).expect("open");
+    let layer = tessera::model::LayerName::new("communes").expect("name");
+    let stored = dir.read_latest(&layer).expect("read");
+    assert_eq!(stored.meta.version, 2);
+    let nom = stored.meta.schema.position("nom").expect("nom");
+    let names: Vec<&tessera::model::Value> =
+        stored.features.iter().map(|f| &f.properties[nom]).collect();
+    assert_eq!(
+        names,
+        [
+            &tessera::model::Value::String("Paris".into()),
+            &tessera::model::Value::String("Besançon".into())
+        ]
+    );
+
+    let unknown = run(&["--encoding", "ebcdic"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .contains("unknown encoding \"ebcdic\": use utf-8 or latin1"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+}
