@@ -10,5 +10,6 @@ mod generalize;
 mod ingest;
 mod input_rules;
 mod privacy;
+mod recovery;
 mod support;
 mod tiles;
