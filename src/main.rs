@@ -13,7 +13,7 @@ use tessera::api::{self, AppState, Registry};
 use tessera::config::{DEFAULT_CONFIG_FILE, LayerSettings, Settings};
 use tessera::index::RawLayer;
 use tessera::ingest::format::Format;
-use tessera::ingest::read::{CsvOptions, ReadOptions};
+use tessera::ingest::read::{CsvOptions, Encoding, ReadOptions};
 use tessera::ingest::{CatalogOptions, IngestOptions};
 use tessera::model::{LayerName, Role, Sensitivity};
 use tessera::store::DataDir;
@@ -148,6 +148,11 @@ struct IngestArgs {
     /// CSV column holding WKT geometry (detected when absent).
     #[arg(long)]
     wkt_column: Option<String>,
+    /// Encoding of a CSV, GeoJSON or GeoJSONSeq file: utf-8, or latin1 (ISO-8859-1,
+    /// read as Windows-1252 as browsers do). In a UTF-8 file, a row that is not valid
+    /// UTF-8 is rejected and listed with its line in the quality report.
+    #[arg(long, default_value = "utf-8")]
+    encoding: Encoding,
 }
 
 #[derive(clap::Args)]
@@ -386,6 +391,7 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
                 wkt_column: args.wkt_column,
                 text_columns: Vec::new(),
             },
+            encoding: args.encoding,
         },
         catalog: CatalogOptions {
             title: args.title,

@@ -1,11 +1,21 @@
 //! The one place where errors become HTTP responses.
 //!
 //! Client errors say what was wrong in a JSON body `{"code": …, "description": …}`;
-//! server errors are logged and answered with a generic message.
+//! server errors are logged and answered with a generic message. The answers that do
+//! not come from a handler (the router's 405, axum's rejections, oversized requests)
+//! get the same body from the [`json_errors`] middleware.
+//!
+//! May import: `model`, `access`.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+
+// The middleware's file sits beside this one (`api/json_errors.rs`); it is declared
+// here, with the rest of the error mapping, and exported for the router.
+#[path = "json_errors.rs"]
+mod json_errors;
+pub use json_errors::{MAX_HEADER_BYTES, MAX_URI_BYTES, json_errors};
 
 /// An error answered to an HTTP client.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,5 @@
-//! Usage limits: a token bucket per caller, a queue for heavy queries, and a bound on
-//! the request target.
+//! Usage limits: a token bucket per caller and a queue for heavy queries (the size of
+//! requests is bounded by [`super::error::json_errors`]).
 //!
 //! - **Rates** ([`Limits::rate`]): each issued key has the rate of its role; callers
 //!   without a key (made-up keys included) have the public rate *per client IP*. A
@@ -9,7 +9,6 @@
 //!   queue of `heavy_queue`; beyond it they get `503`. A heavy query that takes longer
 //!   than `heavy_timeout`, waiting included, gets `504`; its work finishes in the
 //!   background still holding its slot, so the cap holds for the work itself.
-//! - **Request target**: longer than `max_uri_bytes` is `414`.
 //!
 //! # Why not the crate
 //! `governor` (via `tower_governor`) keeps one bucket per key in a map that grows with
@@ -143,21 +142,6 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
     let Some(limiter) = state.limits.clone() else {
         return next.run(request).await;
     };
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or(0, |p| p.as_str().len());
-    if target > limiter.limits.max_uri_bytes {
-        return refusal(
-            StatusCode::URI_TOO_LONG,
-            "URITooLong",
-            format!(
-                "the request target has {target} bytes, more than the limit of {}",
-                limiter.limits.max_uri_bytes
-            ),
-            None,
-        );
-    }
     let caller = state
         .keys
         .authenticate(super::caller::presented_key(request.headers()).map(str::trim));

@@ -137,6 +137,7 @@ pub fn router(state: AppState) -> Router {
             trace::trace,
         ))
         .layer(cors)
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

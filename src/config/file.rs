@@ -45,8 +45,6 @@ pub struct LimitsSection {
     pub heavy_queue: Option<u32>,
     /// Seconds a heavy query may take, waiting included, before 504 (default 30).
     pub heavy_timeout_seconds: Option<u64>,
-    /// Longest request target (path and query), bytes (default 8192).
-    pub max_uri_bytes: Option<u32>,
 }
 
 impl ConfigFile {

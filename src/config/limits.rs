@@ -27,8 +27,6 @@ pub struct Limits {
     pub heavy_queue: usize,
     /// Time a heavy query may take, waiting included.
     pub heavy_timeout: Duration,
-    /// Longest request target, bytes.
-    pub max_uri_bytes: usize,
 }
 
 impl Limits {
@@ -87,6 +85,5 @@ pub(super) fn resolve(s: &LimitsSection) -> Result<Limits, (String, String)> {
             }
             t => Duration::from_secs(t.unwrap_or(30)),
         },
-        max_uri_bytes: count("max_uri_bytes", s.max_uri_bytes, 8192)?,
     })
 }

@@ -266,7 +266,14 @@ pub fn ingest(
         let hasher = scope.spawn(|| hash_file(path));
         let built = if parts.len() > 1 {
             drop(reader);
-            match build_in_parts(path, &parts, &to_wgs84, &rules, &progress) {
+            match build_in_parts(
+                path,
+                &parts,
+                read_options.encoding,
+                &to_wgs84,
+                &rules,
+                &progress,
+            ) {
                 Some(built) => built,
                 // A later part failed: read it all on one thread to fail as that would.
                 None => read::open(path, format, &read_options)
@@ -425,12 +432,13 @@ fn read_parts(path: &Path) -> Vec<std::ops::Range<u64>> {
 fn build_in_parts(
     path: &Path,
     parts: &[std::ops::Range<u64>],
+    encoding: read::Encoding,
     to_wgs84: &ToWgs84,
     rules: &Arc<FieldRules>,
     progress: &super::progress::Progress,
 ) -> Option<Result<Built, IngestError>> {
     let build_part = |range: std::ops::Range<u64>| -> Result<LayerBuilder, ReadError> {
-        let reader = read::geojsonseq::GeoJsonSeqReader::open_range(path, range)?;
+        let reader = read::geojsonseq::GeoJsonSeqReader::open_range(path, range, encoding)?;
         let mut builder = LayerBuilder::new(Arc::clone(rules));
         for item in reader {
             match item {
@@ -589,9 +597,16 @@ mod tests {
         for parts in [2, 3, 7, 64] {
             let ranges = read::geojsonseq::split(&path, parts).expect("split");
             assert!(ranges.len() > 1, "{parts}");
-            let joined = build_in_parts(&path, &ranges, &to_wgs84, &rules, &progress)
-                .expect("no part failed")
-                .expect("build");
+            let joined = build_in_parts(
+                &path,
+                &ranges,
+                read::Encoding::Utf8,
+                &to_wgs84,
+                &rules,
+                &progress,
+            )
+            .expect("no part failed")
+            .expect("build");
             assert_eq!(joined, whole, "{parts} parts");
         }
     }

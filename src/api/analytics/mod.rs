@@ -372,7 +372,17 @@ fn mode_of(
 
 /// The k to enforce: the asked one, raised to the layer's smallest; `None` when
 /// neither the layer nor the query asks for k-anonymity.
+///
+/// # Errors
+/// [`ApiError::BadRequest`] for `k=0`, which no layer's smallest k may silently raise:
+/// a query that asks for no threshold at all is told so rather than answered as if it
+/// had asked for another.
 fn k_for(privacy: &PrivacySettings, asked: Option<u32>) -> ApiResult<Option<KAnonymity>> {
+    if asked == Some(0) {
+        return Err(ApiError::BadRequest(
+            "k must be at least 1, got 0".to_owned(),
+        ));
+    }
     let k = match (privacy.min_k, asked) {
         (Some(min), Some(k)) => Some(k.max(min.k())),
         (Some(min), None) => Some(min.k()),

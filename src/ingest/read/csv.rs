@@ -19,7 +19,9 @@
 //! float, anything else → text. Numbers with a leading zero (`01234`, postal and
 //! commune codes) stay text, as do integers beyond 64 bits. Columns named in
 //! [`CsvOptions::text_columns`] are text as written (trimmed), never typed. Text is
-//! UTF-8, or Windows-1252 where a cell is not valid UTF-8.
+//! UTF-8, or Latin-1 when the file is read so ([`Encoding`]): a UTF-8 file's row that is
+//! not valid UTF-8 is a per-feature error naming its line and column, and a header
+//! that is not refuses the file.
 //!
 //! # Rows
 //! A row whose geometry cannot be read is a per-feature error; a row with more non-empty
@@ -38,7 +40,7 @@ use std::path::{Path, PathBuf};
 use ::csv::{ByteRecord, ReaderBuilder};
 use geo_types::Geometry;
 
-use super::text::{Line, LineReader, LineTracker, TextEncoding, decode};
+use super::text::{Encoding, Line, LineReader, LineTracker, text};
 use super::{
     BoxError, CsvOptions, Name, Progress, Properties, PropertyNames, RawFeature, ReadError, Result,
     SourceReader,
@@ -78,6 +80,7 @@ pub struct CsvReader {
     /// Per column, whether its cells stay text ([`CsvOptions::text_columns`]).
     text: Vec<bool>,
     decimal_comma: bool,
+    encoding: Encoding,
     /// The first data row, read at open to confirm a WKT column.
     pending: Option<ByteRecord>,
     record: ByteRecord,
@@ -88,12 +91,14 @@ pub struct CsvReader {
 }
 
 impl CsvReader {
-    /// Opens `path`, reads its header and first row, and finds the geometry columns.
+    /// Opens `path`, whose text is in `encoding`, reads its header and first row, and
+    /// finds the geometry columns.
     ///
     /// # Errors
     /// [`ReadError::Io`] when the file cannot be read, [`ReadError::Invalid`] when it is
-    /// empty, or has no geometry columns, or lacks a column named in `options`.
-    pub fn open(path: &Path, options: &CsvOptions) -> Result<Self> {
+    /// empty, its header is not in `encoding`, it has no geometry columns, or it lacks a
+    /// column named in `options`.
+    pub fn open(path: &Path, options: &CsvOptions, encoding: Encoding) -> Result<Self> {
         let io = |e| ReadError::io(path, None, e);
         let file = File::open(path).map_err(io)?;
         let bytes_total = file.metadata().map_err(io)?.len();
@@ -123,7 +128,9 @@ impl CsvReader {
             .byte_headers()
             .map_err(|e| csv_error(path, None, e))?
             .clone();
-        let columns = column_names(&header);
+        let columns = column_names(&header, encoding).map_err(|problem| {
+            ReadError::invalid(path, format!("the header (line 1) is {problem}"))
+        })?;
         if columns.is_empty() {
             return Err(ReadError::invalid(path, "the file is empty"));
         }
@@ -136,11 +143,12 @@ impl CsvReader {
         } else {
             None
         };
-        let geometry = find_geometry(path, &columns, options, pending.as_ref())?;
+        let geometry = find_geometry(path, &columns, options, pending.as_ref(), encoding)?;
         let crs = match (geometry, &pending) {
             (GeometryColumns::Wkt(i), Some(row)) => row
                 .get(i)
-                .and_then(|cell| split_srid(&decode(cell, TextEncoding::Auto)).0)
+                .and_then(|cell| text(cell, encoding).ok())
+                .and_then(|cell| split_srid(&cell).0)
                 .map(|srid| format!("EPSG:{srid}")),
             _ => None,
         };
@@ -163,6 +171,7 @@ impl CsvReader {
             geometry,
             names,
             decimal_comma: delimiter != b',',
+            encoding,
             pending,
             record: ByteRecord::new(),
             next_feature: 1,
@@ -199,19 +208,32 @@ impl CsvReader {
                 ),
             )));
         }
-        let cell = |i: usize| decode(record.get(i).unwrap_or_default(), TextEncoding::Auto);
+        let mut cells = Vec::with_capacity(self.columns.len());
+        for (i, raw) in record.iter().take(self.columns.len()).enumerate() {
+            match text(raw, self.encoding) {
+                Ok(cell) => cells.push(cell),
+                Err(problem) => {
+                    return Some(Err(ReadError::feature(
+                        &self.path,
+                        at,
+                        format!("column '{}' is {problem}", self.columns[i]),
+                    )));
+                }
+            }
+        }
+        let cell = |i: usize| cells.get(i).map_or("", |c| c.as_ref());
         let geometry = match self.geometry {
             GeometryColumns::LonLat { lon, lat } => {
                 let (x, y) = (cell(lon), cell(lat));
                 match (x.trim().is_empty(), y.trim().is_empty()) {
                     (true, true) => Ok(None),
-                    _ => self.coordinate(lon, &x).and_then(|x| {
-                        self.coordinate(lat, &y)
+                    _ => self.coordinate(lon, x).and_then(|x| {
+                        self.coordinate(lat, y)
                             .map(|y| Some(Geometry::Point(geo_types::Point::new(x, y))))
                     }),
                 }
             }
-            GeometryColumns::Wkt(i) => parse_geometry_text(&cell(i)).map_err(|source| {
+            GeometryColumns::Wkt(i) => parse_geometry_text(cell(i)).map_err(|source| {
                 (
                     format!("column '{}' is not a valid geometry", self.columns[i]),
                     Some(source),
@@ -241,7 +263,7 @@ impl CsvReader {
                         Value::String(trimmed.to_owned())
                     }
                 } else {
-                    infer(&cell)
+                    infer(cell)
                 }
             })
             .collect();
@@ -347,11 +369,11 @@ fn detect_delimiter(header: &[u8]) -> u8 {
 }
 
 /// Header names: decoded, trimmed, unnamed columns called `field_N` (1-based), repeated
-/// names suffixed `_2`, `_3`, ...
-fn column_names(header: &ByteRecord) -> Vec<String> {
+/// names suffixed `_2`, `_3`, ...; or why the header is not text in `encoding`.
+fn column_names(header: &ByteRecord, encoding: Encoding) -> Result<Vec<String>, String> {
     let mut names: Vec<String> = Vec::with_capacity(header.len());
     for (i, raw) in header.iter().enumerate() {
-        let name = decode(raw, TextEncoding::Auto).trim().to_owned();
+        let name = text(raw, encoding)?.trim().to_owned();
         let name = if name.is_empty() {
             format!("field_{}", i + 1)
         } else {
@@ -365,7 +387,7 @@ fn column_names(header: &ByteRecord) -> Vec<String> {
         }
         names.push(unique);
     }
-    names
+    Ok(names)
 }
 
 /// The index of the column called `name`, ignoring case.
@@ -393,6 +415,7 @@ fn find_geometry(
     columns: &[String],
     options: &CsvOptions,
     first_row: Option<&ByteRecord>,
+    encoding: Encoding,
 ) -> Result<GeometryColumns> {
     let listed = || {
         columns
@@ -421,8 +444,8 @@ fn find_geometry(
     if lon.is_none() && lat.is_none() {
         let holds_geometry = |i: usize| {
             first_row.is_none_or(|row| {
-                let text = decode(row.get(i).unwrap_or_default(), TextEncoding::Auto);
-                text.trim().is_empty() || looks_like_geometry(&text)
+                text(row.get(i).unwrap_or_default(), encoding)
+                    .is_ok_and(|text| text.trim().is_empty() || looks_like_geometry(&text))
             })
         };
         if let Some(wkt) = WKT_NAMES
@@ -449,295 +472,4 @@ fn find_geometry(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::tests::{features, fixture, prop, read_checked};
-    use super::*;
-    use crate::model::Value;
-    use geo_types::{line_string, point, polygon};
-
-    fn open(path: &Path) -> CsvReader {
-        CsvReader::open(path, &CsvOptions::default()).expect("open")
-    }
-
-    fn write(text: &[u8]) -> (tempfile::TempDir, PathBuf) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("data.csv");
-        std::fs::write(&path, text).expect("write");
-        (dir, path)
-    }
-
-    #[test]
-    fn semicolons_with_longitude_latitude_and_decimal_commas() {
-        let reader = open(&fixture("semicolon.csv"));
-        assert_eq!(reader.geometry, GeometryColumns::LonLat { lon: 2, lat: 3 });
-        let items = features(read_checked(Box::new(reader)));
-        assert_eq!(items.len(), 3);
-        let first = &items[0];
-        assert_eq!(
-            first.at,
-            SourcePosition {
-                feature: 1,
-                line: Some(2)
-            }
-        );
-        assert_eq!(
-            first.geometry,
-            Some(Geometry::Point(point!(x: 2.3522, y: 48.8566)))
-        );
-        let names: Vec<&str> = first.properties.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["code", "nom", "population", "capitale", "surface"]);
-        assert_eq!(prop(first, "code"), Some(&Value::Int(75056)));
-        assert_eq!(prop(first, "nom"), Some(&Value::String("Paris".into())));
-        assert_eq!(prop(first, "population"), Some(&Value::Int(2_102_650)));
-        assert_eq!(prop(first, "capitale"), Some(&Value::Bool(true)));
-        assert_eq!(prop(first, "surface"), Some(&Value::Float(105.4)));
-        // A leading zero keeps a code as text; a decimal comma in a property stays text;
-        // Windows-1252 text is decoded.
-        let second = &items[1];
-        assert_eq!(prop(second, "code"), Some(&Value::String("01053".into())));
-        assert_eq!(
-            prop(second, "nom"),
-            Some(&Value::String("Bourg-en-Bresse".into()))
-        );
-        assert_eq!(
-            second.geometry,
-            Some(Geometry::Point(point!(x: 5.2258, y: 46.2052)))
-        );
-        assert_eq!(
-            prop(second, "surface"),
-            Some(&Value::String("23,86".into()))
-        );
-        let third = &items[2];
-        assert_eq!(prop(third, "nom"), Some(&Value::String("Besançon".into())));
-        assert_eq!(prop(third, "population"), Some(&Value::Null));
-        assert_eq!(prop(third, "capitale"), Some(&Value::Bool(false)));
-    }
-
-    #[test]
-    fn tabs_with_x_y() {
-        let reader = open(&fixture("tabs.tsv"));
-        assert_eq!(reader.geometry, GeometryColumns::LonLat { lon: 1, lat: 2 });
-        let items = features(read_checked(Box::new(reader)));
-        assert_eq!(items.len(), 2);
-        assert_eq!(
-            items[0].geometry,
-            Some(Geometry::Point(point!(x: 652_470.5, y: 6_862_035.0)))
-        );
-        assert_eq!(
-            items[0].properties,
-            vec![
-                ("id".to_owned(), Value::Int(1)),
-                ("label".to_owned(), Value::String("a, b and \"c\"".into())),
-            ]
-        );
-        assert_eq!(
-            items[1].at,
-            SourcePosition {
-                feature: 2,
-                line: Some(4)
-            }
-        );
-        assert_eq!(
-            items[1].geometry,
-            Some(Geometry::Point(point!(x: -1.5, y: 2e3)))
-        );
-    }
-
-    #[test]
-    fn a_wkt_column() {
-        let reader = open(&fixture("wkt.csv"));
-        assert_eq!(reader.geometry, GeometryColumns::Wkt(1));
-        assert_eq!(reader.declared_crs().as_deref(), Some("EPSG:2154"));
-        let items = read_checked(Box::new(reader));
-        assert_eq!(items.len(), 5);
-        let ok: Vec<&RawFeature> = items.iter().filter_map(|i| i.as_ref().ok()).collect();
-        assert_eq!(ok.len(), 4);
-        assert_eq!(
-            ok[0].geometry,
-            Some(Geometry::Point(point!(x: 10.0, y: 20.0)))
-        );
-        assert_eq!(
-            ok[1].geometry,
-            Some(Geometry::Polygon(polygon![
-                (x: 0.0, y: 0.0), (x: 4.0, y: 0.0), (x: 4.0, y: 4.0), (x: 0.0, y: 4.0), (x: 0.0, y: 0.0)
-            ]))
-        );
-        assert_eq!(
-            ok[2].geometry,
-            Some(Geometry::LineString(
-                line_string![(x: 1.0, y: 1.0), (x: 2.0, y: 2.5)]
-            ))
-        );
-        assert_eq!(ok[3].geometry, None, "POINT EMPTY");
-        assert_eq!(
-            ok[0].properties,
-            vec![("name".to_owned(), Value::String("a".into()))]
-        );
-        let error = items[3].as_ref().expect_err("bad WKT");
-        assert_eq!(
-            error.position(),
-            Some(SourcePosition {
-                feature: 4,
-                line: Some(5)
-            })
-        );
-        assert!(
-            error
-                .to_string()
-                .contains("column 'WKT' is not a valid geometry"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn bad_coordinates_are_per_row_errors() {
-        let items = read_checked(Box::new(open(&fixture("bad_rows.csv"))));
-        let summary: Vec<std::result::Result<u64, String>> = items
-            .iter()
-            .map(|item| match item {
-                Ok(f) => Ok(f.at.line.unwrap_or_default()),
-                Err(e) => Err(e.to_string()),
-            })
-            .collect();
-        assert_eq!(
-            summary,
-            vec![
-                Ok(2),
-                Err(format!(
-                    "{} line 3: column 'lon' is not a number: 'abc'",
-                    fixture("bad_rows.csv").display()
-                )),
-                Err(format!(
-                    "{} line 4: column 'lat' is empty",
-                    fixture("bad_rows.csv").display()
-                )),
-                Ok(5),
-                Err(format!(
-                    "{} line 7: the row has 5 fields but the header has 3 columns",
-                    fixture("bad_rows.csv").display()
-                )),
-                Ok(8),
-            ]
-        );
-        let no_geometry = items[3].as_ref().expect("row 5");
-        assert_eq!(no_geometry.geometry, None);
-        // Line 6 is a row of empty cells: skipped, and not counted.
-        assert_eq!(
-            items[4]
-                .as_ref()
-                .err()
-                .and_then(ReadError::position)
-                .map(|p| p.feature),
-            Some(5)
-        );
-    }
-
-    #[test]
-    fn text_columns_keep_cells_as_written() {
-        let (_dir, path) = write(b"lon,lat,id,n\n2,41, 1.0 ,1.0\n2,41,1,1\n2,41,,\n2,41,007,7\n");
-        let options = CsvOptions {
-            text_columns: vec!["id".into()],
-            ..CsvOptions::default()
-        };
-        let items = features(read_checked(Box::new(
-            CsvReader::open(&path, &options).expect("open"),
-        )));
-        let ids: Vec<Option<&Value>> = items.iter().map(|f| prop(f, "id")).collect();
-        let text = |s: &str| Value::String(s.into());
-        assert_eq!(
-            ids,
-            [
-                Some(&text("1.0")),
-                Some(&text("1")),
-                Some(&Value::Null),
-                Some(&text("007"))
-            ]
-        );
-        // Other columns are typed as before.
-        assert_eq!(prop(&items[0], "n"), Some(&Value::Float(1.0)));
-        assert_eq!(prop(&items[1], "n"), Some(&Value::Int(1)));
-    }
-
-    #[test]
-    fn options_override_detection() {
-        let (_dir, path) = write(b"a|b|c|where\n1|2|3|POINT(5 6)\n");
-        let options = CsvOptions {
-            delimiter: None,
-            lon_column: Some("B".into()),
-            lat_column: Some("c".into()),
-            wkt_column: None,
-            text_columns: Vec::new(),
-        };
-        let reader = CsvReader::open(&path, &options).expect("open");
-        assert_eq!(reader.geometry, GeometryColumns::LonLat { lon: 1, lat: 2 });
-        let options = CsvOptions {
-            wkt_column: Some("where".into()),
-            ..CsvOptions::default()
-        };
-        let items = features(read_checked(Box::new(
-            CsvReader::open(&path, &options).expect("open"),
-        )));
-        assert_eq!(
-            items[0].geometry,
-            Some(Geometry::Point(point!(x: 5.0, y: 6.0)))
-        );
-        let options = CsvOptions {
-            wkt_column: Some("nope".into()),
-            ..CsvOptions::default()
-        };
-        let error = CsvReader::open(&path, &options)
-            .err()
-            .expect("missing column");
-        assert!(
-            error.to_string().contains("no column named 'nope'"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn no_geometry_columns_is_fatal_and_names_the_columns() {
-        let (_dir, path) = write(b"name,city\na,b\n");
-        let error = CsvReader::open(&path, &CsvOptions::default())
-            .err()
-            .expect("refused");
-        assert!(matches!(error, ReadError::Invalid { .. }));
-        assert!(error.to_string().contains("'name', 'city'"), "{error}");
-        // A "geometry" column that holds no geometry is not taken for one.
-        let (_dir, path) = write(b"geometry,size\nround,3\n");
-        assert!(CsvReader::open(&path, &CsvOptions::default()).is_err());
-        let (_dir, path) = write(b"");
-        assert!(CsvReader::open(&path, &CsvOptions::default()).is_err());
-    }
-
-    #[test]
-    fn lines_are_where_records_start() {
-        for (text, lines) in [
-            (&b"h1,h2\na,1\nb,2\n"[..], [2, 3]),
-            (b"h1,h2\r\na,1\r\nb,2\r\n", [2, 3]),
-            (b"h1,h2\n\na,1\n\n\nb,2", [3, 6]),
-            (b"h1,h2\n\"a\nstill a\",1\nb,2\n", [2, 4]),
-        ] {
-            let mut tracker = LineTracker::new(text);
-            let mut reader = ReaderBuilder::new()
-                .flexible(true)
-                .from_reader(&mut tracker);
-            let mut record = ByteRecord::new();
-            let mut found = Vec::new();
-            while reader.read_byte_record(&mut record).expect("record") {
-                let start = record.position().map_or(0, ::csv::Position::byte);
-                found.push(reader.get_mut().line_at(start));
-            }
-            assert_eq!(found, lines, "{}", String::from_utf8_lossy(text));
-        }
-    }
-
-    #[test]
-    fn detects_delimiters() {
-        assert_eq!(detect_delimiter(b"a,b,c"), b',');
-        assert_eq!(detect_delimiter(b"a;b;c,d"), b';');
-        assert_eq!(detect_delimiter(b"a\tb\tc"), b'\t');
-        assert_eq!(detect_delimiter(b"a|b"), b'|');
-        assert_eq!(detect_delimiter(b"\"x;y;z\",b,c"), b',');
-        assert_eq!(detect_delimiter(b"single"), b',');
-    }
-}
+mod tests;

@@ -9,6 +9,11 @@
 //! format is small: a 32-byte header, 32-byte field descriptors, fixed-width records.
 //!
 //! Every size here comes from 16-bit header fields, so no allocation exceeds 64 KiB.
+//! The 32-bit record count is checked against the file's length at open: a header
+//! claiming more records than the file can hold (a truncated copy, or a hostile count
+//! such as 2³¹) refuses the file there, naming it, rather than when the shapes outrun
+//! the rows, or never (a `.dbf` with more rows than the `.shp` has shapes is read only
+//! as far as the shapes go).
 //!
 //! May import: `model`, `ingest::read`.
 
@@ -71,7 +76,9 @@ impl DbfReader {
                 ReadError::io(path, None, e)
             }
         };
-        let mut input = BufReader::new(File::open(path).map_err(io)?);
+        let file = File::open(path).map_err(io)?;
+        let file_len = file.metadata().map_err(io)?.len();
+        let mut input = BufReader::new(file);
         let mut head = [0_u8; 32];
         input.read_exact(&mut head).map_err(truncated)?;
         let num_records = u64::from(u32::from_le_bytes([head[4], head[5], head[6], head[7]]));
@@ -84,6 +91,20 @@ impl DbfReader {
                 None,
                 format!(
                     "impossible header ({header_len} bytes) or record ({record_len} bytes) length"
+                ),
+            ));
+        }
+        // u64 arithmetic: 2^32 records of 2^16 bytes do not overflow it.
+        let room = file_len.saturating_sub(header_len as u64);
+        if num_records.saturating_mul(record_len as u64) > room {
+            return Err(ReadError::corrupt(
+                path,
+                None,
+                format!(
+                    "the header declares {num_records} records of {record_len} bytes, but the \
+                     file holds {room} bytes after its {header_len}-byte header, room for {}: \
+                     it is truncated or corrupt",
+                    room / record_len as u64
                 ),
             ));
         }
@@ -348,6 +369,60 @@ mod tests {
             Value::Int(7)
         );
         assert_eq!(value(&field(b'M', 10, 0), b"         1", auto), Value::Null);
+    }
+
+    /// A table with one 5-byte text column `NAME`, the rows `names`, and a header
+    /// declaring `declared` records.
+    fn table(declared: u32, names: &[&str]) -> Vec<u8> {
+        let mut bytes = vec![0_u8; 32];
+        bytes[0] = 0x03;
+        bytes[4..8].copy_from_slice(&declared.to_le_bytes());
+        bytes[8..10].copy_from_slice(&65_u16.to_le_bytes());
+        bytes[10..12].copy_from_slice(&6_u16.to_le_bytes());
+        let mut field = [0_u8; 32];
+        field[..4].copy_from_slice(b"NAME");
+        field[11] = b'C';
+        field[16] = 5;
+        bytes.extend_from_slice(&field);
+        bytes.push(TERMINATOR);
+        for name in names {
+            bytes.push(b' ');
+            bytes.extend_from_slice(format!("{name:<5}").as_bytes());
+        }
+        bytes.push(0x1A);
+        bytes
+    }
+
+    /// Regression test: a header claiming 2^31 records in a file of two was believed,
+    /// and the shapefile read as far as its shapes went.
+    #[test]
+    fn a_header_claiming_more_records_than_the_file_holds_is_refused_at_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.dbf");
+        std::fs::write(&path, table(2, &["a", "b"])).expect("write");
+        let mut reader = DbfReader::open(&path, None).expect("open");
+        assert_eq!(reader.num_records(), 2);
+        for name in ["a", "b"] {
+            assert_eq!(
+                reader.next_row().expect("row"),
+                Some(Row::Values(vec![Value::String(name.into())]))
+            );
+        }
+        assert_eq!(reader.next_row().expect("end"), None);
+        for declared in [1 << 31, u32::MAX, 3] {
+            std::fs::write(&path, table(declared, &["a", "b"])).expect("write");
+            let error = DbfReader::open(&path, None).err().expect("refused");
+            assert!(error.is_fatal());
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "{}: the header declares {declared} records of 6 bytes, but the file \
+                     holds 13 bytes after its 65-byte header, room for 2: it is truncated \
+                     or corrupt",
+                    path.display()
+                )
+            );
+        }
     }
 
     #[test]

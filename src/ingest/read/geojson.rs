@@ -17,6 +17,9 @@
 //!
 //! Feature `id` members are ignored: Tessera numbers features by position.
 //!
+//! A feature that is not valid UTF-8 is a per-feature error, unless the file is read as
+//! Latin-1 ([`Encoding`]): then each feature is decoded once framed (framing is ASCII).
+//!
 //! May import: `model`, `ingest::read`.
 
 use std::fs::File;
@@ -32,6 +35,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 
 use super::geojson_fast::FeatureParser;
 use super::json_scan::{Captured, JsonScanner, ScanError};
+use super::text::{Encoding, to_utf8, utf8_problem};
 use super::{
     BoxError, MAX_FEATURE_BYTES, Progress, Properties, RawFeature, ReadError, Result, SourceReader,
     feature_at,
@@ -75,6 +79,7 @@ pub struct GeoJsonReader {
     /// The text of the current feature.
     buf: Vec<u8>,
     parser: FeatureParser,
+    encoding: Encoding,
 }
 
 /// Where [`read_members`] stopped.
@@ -88,12 +93,13 @@ enum Stop {
 }
 
 impl GeoJsonReader {
-    /// Opens `path` and reads the top-level members up to `features`.
+    /// Opens `path`, whose text is in `encoding`, and reads the top-level members up to
+    /// `features`.
     ///
     /// # Errors
     /// [`ReadError::Io`] when the file cannot be read, [`ReadError::Invalid`] when it is
     /// not a GeoJSON object, [`ReadError::Corrupt`] when it ends before `features`.
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(path: &Path, encoding: Encoding) -> Result<Self> {
         let file = File::open(path).map_err(|e| ReadError::io(path, None, e))?;
         let bytes_total = file
             .metadata()
@@ -143,12 +149,13 @@ impl GeoJsonReader {
             next_feature: 1,
             buf: Vec::new(),
             parser: FeatureParser::new(),
+            encoding,
         };
         match stop {
             Stop::Features => reader.scanner = Some(scanner),
             Stop::Single => {
                 drop(scanner);
-                match read_single(path, bytes_total) {
+                match read_single(path, bytes_total, encoding) {
                     Err(error) if error.is_fatal() => return Err(error),
                     single => reader.single = Some(single),
                 }
@@ -210,10 +217,11 @@ impl GeoJsonReader {
         let error = match framed {
             Ok(Some(Captured::Whole)) => {
                 self.next_feature += 1;
+                let text = to_utf8(&self.buf, self.encoding);
                 return Some(
                     self.parser
-                        .parse(&self.buf, at)
-                        .map_err(|e| e.at(&self.path, at)),
+                        .parse(&text, at)
+                        .map_err(|e| not_utf8_or(e, &text, &self.path, at)),
                 );
             }
             Ok(Some(Captured::TooLong)) => {
@@ -367,7 +375,7 @@ fn crs_name(crs: &serde_json::Value) -> Option<String> {
 }
 
 /// Reads a file that holds one Feature or Geometry.
-fn read_single(path: &Path, bytes_total: u64) -> Result<RawFeature> {
+fn read_single(path: &Path, bytes_total: u64, encoding: Encoding) -> Result<RawFeature> {
     if bytes_total > MAX_FEATURE_BYTES as u64 {
         return Err(ReadError::invalid(
             path,
@@ -379,8 +387,18 @@ fn read_single(path: &Path, bytes_total: u64) -> Result<RawFeature> {
         .and_then(|file| file.take(MAX_FEATURE_BYTES as u64).read_to_end(&mut bytes))
         .map_err(|e| ReadError::io(path, None, e))?;
     let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let text = to_utf8(text, encoding);
     let at = feature_at(1);
-    parse_feature(text, at).map_err(|e| e.at(path, at))
+    parse_feature(&text, at).map_err(|e| not_utf8_or(e, &text, path, at))
+}
+
+/// The error of a feature `text` that did not parse: that it is not UTF-8 when so
+/// (checked only then: valid text pays nothing for it), else `error`.
+fn not_utf8_or(error: FeatureError, text: &[u8], path: &Path, at: SourcePosition) -> ReadError {
+    match utf8_problem(text) {
+        Some(problem) => ReadError::feature(path, at, format!("the feature is {problem}")),
+        None => error.at(path, at),
+    }
 }
 
 /// Why one Feature object could not be read.
@@ -565,222 +583,4 @@ fn polygon(rings: &[Vec<Position>]) -> Result<Polygon<f64>, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::tests::{features, fixture, prop, read_checked};
-    use super::*;
-    use geo_types::{coord, line_string, point, polygon};
-
-    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("data.geojson");
-        std::fs::write(&path, text).expect("write");
-        (dir, path)
-    }
-
-    fn read_all(path: &Path) -> Vec<Result<RawFeature>> {
-        read_checked(Box::new(GeoJsonReader::open(path).expect("open")))
-    }
-
-    #[test]
-    fn reads_the_feature_collection_fixture() {
-        let path = fixture("points.geojson");
-        let reader = GeoJsonReader::open(&path).expect("open");
-        assert_eq!(
-            reader.declared_crs().as_deref(),
-            Some("urn:ogc:def:crs:EPSG::2154")
-        );
-        let items = features(read_checked(Box::new(reader)));
-        assert_eq!(items.len(), 4);
-
-        let first = &items[0];
-        assert_eq!(first.at, feature_at(1));
-        assert_eq!(
-            first.geometry,
-            Some(Geometry::Point(point!(x: 652_470.5, y: 6_862_035.25)))
-        );
-        let names: Vec<&str> = first.properties.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "name", "height", "floors", "listed", "note", "tags", "address"
-            ]
-        );
-        assert_eq!(
-            prop(first, "name"),
-            Some(&Value::String("Tour Saint-Jacques".into()))
-        );
-        assert_eq!(prop(first, "height"), Some(&Value::Float(52.5)));
-        assert_eq!(prop(first, "floors"), Some(&Value::Int(12)));
-        assert_eq!(prop(first, "listed"), Some(&Value::Bool(true)));
-        assert_eq!(prop(first, "note"), Some(&Value::Null));
-        assert_eq!(
-            prop(first, "tags"),
-            Some(&Value::String(r#"["tower","gothic"]"#.into()))
-        );
-        assert_eq!(
-            prop(first, "address"),
-            Some(&Value::String(
-                r#"{"city":"Paris","street":"rue de Rivoli"}"#.into()
-            ))
-        );
-
-        assert_eq!(
-            items[1].geometry,
-            Some(Geometry::Polygon(polygon!(
-                exterior: [
-                    (x: 0.0, y: 0.0), (x: 10.0, y: 0.0), (x: 10.0, y: 10.0),
-                    (x: 0.0, y: 10.0), (x: 0.0, y: 0.0),
-                ],
-                interiors: [[
-                    (x: 2.0, y: 2.0), (x: 2.0, y: 4.0), (x: 4.0, y: 4.0),
-                    (x: 4.0, y: 2.0), (x: 2.0, y: 2.0),
-                ]],
-            )))
-        );
-        assert_eq!(
-            items[2].geometry,
-            Some(Geometry::LineString(line_string![
-                (x: 1.0, y: 2.0), (x: 3.0, y: 4.0), (x: 5.0, y: 6.5)
-            ]))
-        );
-        // A null geometry, and the id member ignored.
-        assert_eq!(items[3].geometry, None);
-        assert_eq!(
-            items[3].properties,
-            vec![("name".to_owned(), Value::String("nowhere".into()))]
-        );
-    }
-
-    #[test]
-    fn a_truncated_collection_is_fatal() {
-        let items = read_all(&fixture("truncated.geojson"));
-        assert_eq!(items.len(), 3);
-        assert!(items[0].is_ok() && items[1].is_ok());
-        let error = items[2].as_ref().expect_err("truncated");
-        assert!(error.is_fatal());
-        assert_eq!(error.position(), Some(feature_at(3)));
-        assert!(error.to_string().contains("truncated"), "{error}");
-    }
-
-    #[test]
-    fn crs_after_features_is_seen_at_the_end() {
-        let (_dir, path) = write(
-            r#"{"type":"FeatureCollection","features":[
-                {"type":"Feature","geometry":{"type":"Point","coordinates":[1,2]},"properties":{}}
-            ],"crs":{"type":"EPSG","properties":{"code":3857}}}"#,
-        );
-        let mut reader = GeoJsonReader::open(&path).expect("open");
-        assert_eq!(reader.declared_crs(), None);
-        assert!(reader.next().is_some_and(|f| f.is_ok()));
-        assert!(reader.next().is_none());
-        assert_eq!(reader.declared_crs().as_deref(), Some("EPSG:3857"));
-        assert_eq!(
-            reader.progress().map(|p| p.bytes_read),
-            Some(std::fs::metadata(&path).expect("len").len())
-        );
-    }
-
-    #[test]
-    fn arrays_before_features_do_not_confuse_the_reader() {
-        let (_dir, path) = write(
-            r#"{"bbox":[0,0,1,1],"name":"a [b] {c}","type":"FeatureCollection","features":[]}"#,
-        );
-        assert!(read_all(&path).is_empty());
-    }
-
-    #[test]
-    fn a_bad_feature_is_skipped_and_reading_goes_on() {
-        let (_dir, path) = write(
-            r#"{"type":"FeatureCollection","features":[
-                {"type":"Feature","geometry":{"type":"Point","coordinates":[1]},"properties":{}},
-                {"type":"Feature","geometry":{"type":"Pointy","coordinates":[1,2]},"properties":{}},
-                {"type":"Feature","geometry":{"type":"LineString","coordinates":[[1],[2,3]]},"properties":null},
-                42,
-                {"type":"Feature","geometry":{"type":"Point","coordinates":[1,2,3]},"properties":{"a":1,"a":2}}
-            ]}"#,
-        );
-        let items = read_all(&path);
-        assert_eq!(items.len(), 5);
-        for item in &items[..4] {
-            let error = item.as_ref().expect_err("bad feature");
-            assert!(!error.is_fatal(), "{error}");
-        }
-        assert!(
-            items[2]
-                .as_ref()
-                .is_err_and(|e| e.reason().contains("two numbers"))
-        );
-        let last = items[4].as_ref().expect("good feature");
-        assert_eq!(last.at, feature_at(5));
-        assert_eq!(last.geometry, Some(Geometry::Point(point!(x: 1.0, y: 2.0))));
-        assert_eq!(last.properties, vec![("a".to_owned(), Value::Int(2))]);
-    }
-
-    #[test]
-    fn reads_a_single_feature_or_geometry() {
-        let (_dir, path) = write(
-            r#"{"properties":{"k":"v"},"type":"Feature","geometry":{"type":"MultiPoint","coordinates":[[1,2],[3,4]]}}"#,
-        );
-        let items = features(read_all(&path));
-        assert_eq!(items.len(), 1);
-        assert_eq!(
-            items[0].geometry,
-            Some(Geometry::MultiPoint(MultiPoint(vec![
-                Point(coord! {x: 1.0, y: 2.0}),
-                Point(coord! {x: 3.0, y: 4.0}),
-            ])))
-        );
-        assert_eq!(
-            items[0].properties,
-            vec![("k".to_owned(), Value::String("v".into()))]
-        );
-
-        let (_dir, path) = write("\u{feff}{\"type\":\"Point\",\"coordinates\":[5,6]}");
-        let items = features(read_all(&path));
-        assert_eq!(
-            items[0].geometry,
-            Some(Geometry::Point(point!(x: 5.0, y: 6.0)))
-        );
-        assert!(items[0].properties.is_empty());
-    }
-
-    #[test]
-    fn refuses_what_is_not_geojson() {
-        for text in [
-            "",
-            "[1,2]",
-            "{}",
-            r#"{"type":"FeatureCollection"}"#,
-            r#"{"type":"Topology","objects":{}}"#,
-            r#"{"type":"FeatureCollection","features":{}}"#,
-        ] {
-            let (_dir, path) = write(text);
-            let error = GeoJsonReader::open(&path).err();
-            assert!(
-                matches!(error, Some(ReadError::Invalid { .. })),
-                "{text}: {error:?}"
-            );
-        }
-        let (_dir, path) = write(r#"{"type":"FeatureCollection","#);
-        assert!(matches!(
-            GeoJsonReader::open(&path).err(),
-            Some(ReadError::Corrupt { .. })
-        ));
-        let (_dir, path) = write(r#"{"type":"FeatureCollection","features":[]} trailing"#);
-        let items = read_all(&path);
-        assert!(items.len() == 1 && items[0].as_ref().is_err_and(ReadError::is_fatal));
-    }
-
-    #[test]
-    fn deep_nesting_is_an_error_not_a_stack_overflow() {
-        let deep = format!(
-            r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{{"a":{}1{}}},"geometry":null}}]}}"#,
-            "[".repeat(100_000),
-            "]".repeat(100_000)
-        );
-        let (_dir, path) = write(&deep);
-        let items = read_all(&path);
-        assert_eq!(items.len(), 1);
-        assert!(items[0].as_ref().is_err_and(ReadError::is_fatal));
-    }
-}
+mod tests;

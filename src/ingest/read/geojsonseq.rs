@@ -2,8 +2,9 @@
 //! text sequences (each record opened by the record separator `\x1e`).
 //!
 //! Every line is parsed on its own, so a broken line is a per-feature error that names
-//! its line and reading goes on. Blank lines are skipped. A bare Geometry on a line is
-//! read as a feature without properties.
+//! its line and reading goes on; so is a line that is not valid UTF-8, unless the file
+//! is read as Latin-1 ([`Encoding`]). Blank lines are skipped. A bare Geometry on a line
+//! is read as a feature without properties.
 //!
 //! Since lines stand alone, a large file can also be read in parts on several threads:
 //! [`split`] cuts it at line starts and [`GeoJsonSeqReader::open_range`] reads one part.
@@ -16,7 +17,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::geojson_fast::FeatureParser;
-use super::text::{Line, LineReader};
+use super::text::{Encoding, Line, LineReader, to_utf8, utf8_problem};
 use super::{MAX_FEATURE_BYTES, Progress, RawFeature, ReadError, Result, SourceReader};
 use crate::model::quality::SourcePosition;
 
@@ -39,15 +40,16 @@ pub struct GeoJsonSeqReader {
     /// The 1-based index of the next feature.
     next_feature: u64,
     parser: FeatureParser,
+    encoding: Encoding,
 }
 
 impl GeoJsonSeqReader {
-    /// Opens `path`.
+    /// Opens `path`, whose text is in `encoding`.
     ///
     /// # Errors
     /// [`ReadError::Io`] when the file cannot be opened.
-    pub fn open(path: &Path) -> Result<Self> {
-        Self::open_range(path, 0..u64::MAX)
+    pub fn open(path: &Path, encoding: Encoding) -> Result<Self> {
+        Self::open_range(path, 0..u64::MAX, encoding)
     }
 
     /// Opens the lines of `path` in the byte range `range`, as [`split`] gives it (it
@@ -59,7 +61,7 @@ impl GeoJsonSeqReader {
     ///
     /// # Errors
     /// [`ReadError::Io`] when the file cannot be opened or read up to the range.
-    pub fn open_range(path: &Path, range: Range<u64>) -> Result<Self> {
+    pub fn open_range(path: &Path, range: Range<u64>, encoding: Encoding) -> Result<Self> {
         let io = |e| ReadError::io(path, None, e);
         let mut file = File::open(path).map_err(io)?;
         let bytes_total = file.metadata().map_err(io)?.len();
@@ -84,6 +86,7 @@ impl GeoJsonSeqReader {
             pending: std::collections::VecDeque::new(),
             next_feature: 1,
             parser: FeatureParser::new(),
+            encoding,
         })
     }
 
@@ -105,11 +108,16 @@ impl Iterator for GeoJsonSeqReader {
         loop {
             if let Some(range) = self.pending.pop_front() {
                 let at = self.position();
-                return Some(
-                    self.parser
-                        .parse(&self.buf[range], at)
-                        .map_err(|e| e.at(&self.path, at)),
-                );
+                let text = to_utf8(&self.buf[range], self.encoding);
+                return Some(self.parser.parse(&text, at).map_err(|e| {
+                    // Checked only once parsing failed: valid text pays nothing for it.
+                    match utf8_problem(&text) {
+                        Some(problem) => {
+                            ReadError::feature(&self.path, at, format!("the line is {problem}"))
+                        }
+                        None => e.at(&self.path, at),
+                    }
+                }));
             }
             let lines = self.lines.as_mut()?;
             match lines.next_line(&mut self.buf) {
@@ -263,7 +271,9 @@ mod tests {
             }
             let lines: Vec<Option<u64>> = ranges
                 .into_iter()
-                .flat_map(|range| GeoJsonSeqReader::open_range(&path, range).expect("open"))
+                .flat_map(|range| {
+                    GeoJsonSeqReader::open_range(&path, range, Encoding::Utf8).expect("open")
+                })
                 .map(|item| item.expect("feature").at.line)
                 .collect();
             let expected: Vec<Option<u64>> = (0..50).map(|i| Some(2 * i + 1)).collect();
@@ -272,8 +282,52 @@ mod tests {
     }
 
     #[test]
+    fn a_line_that_is_not_utf8_is_rejected_unless_read_as_latin1() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("latin1.geojsonl");
+        let line = |name: &[u8]| {
+            [
+                &br#"{"type":"Feature","geometry":{"type":"Point","coordinates":[2,41]},"properties":{"name":""#[..],
+                name,
+                b"\"}}\n",
+            ]
+            .concat()
+        };
+        std::fs::write(&path, [line(b"Paris"), line(b"Soci\xe9t\xe9")].concat()).expect("write");
+        let items = read_checked(Box::new(
+            GeoJsonSeqReader::open(&path, Encoding::Utf8).expect("open"),
+        ));
+        assert_eq!(items.len(), 2);
+        let error = items[1].as_ref().expect_err("line 2 is Latin-1");
+        assert!(!error.is_fatal());
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{} line 2: the line is not valid UTF-8: byte 0xE9 at byte 94; for Latin-1 \
+                 text, ingest with --encoding latin1",
+                path.display()
+            )
+        );
+        let items = read_checked(Box::new(
+            GeoJsonSeqReader::open(&path, Encoding::Latin1).expect("open"),
+        ));
+        let names: Vec<Option<&Value>> = items
+            .iter()
+            .map(|item| prop(item.as_ref().expect("feature"), "name"))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                Some(&Value::String("Paris".into())),
+                Some(&Value::String("Société".into()))
+            ]
+        );
+    }
+
+    #[test]
     fn a_bad_line_is_reported_with_its_number_and_reading_goes_on() {
-        let reader = GeoJsonSeqReader::open(&fixture("features.geojsonl")).expect("open");
+        let reader =
+            GeoJsonSeqReader::open(&fixture("features.geojsonl"), Encoding::Utf8).expect("open");
         let items = read_checked(Box::new(reader));
         assert_eq!(items.len(), 5);
 

@@ -23,6 +23,9 @@
 //! 4. Geometries are two-dimensional: Z and M values are dropped.
 //! 5. Malformed input gives an error, never a panic; memory taken on the file's say-so
 //!    is capped by a named limit (see [`MAX_FEATURE_BYTES`]) or by the file's size.
+//! 6. Text is UTF-8 unless [`ReadOptions::encoding`] says Latin-1: a row or feature of a
+//!    text format that is not valid UTF-8 is a per-feature error naming its line or
+//!    feature, never a guess (dBase tables name their code page themselves).
 //!
 //! A test in this module runs every reader over its fixtures and checks these.
 //!
@@ -48,6 +51,7 @@ pub use crate::ingest::format::Format;
 use crate::model::Value;
 use crate::model::quality::SourcePosition;
 pub use properties::{Name, Properties, PropertyNames};
+pub use text::Encoding;
 
 /// The largest single feature (one GeoJSON object, one line, one FlatGeobuf or
 /// shapefile record) a reader accepts, in bytes.
@@ -101,6 +105,9 @@ pub struct CsvOptions {
 pub struct ReadOptions {
     /// Options for CSV sources.
     pub csv: CsvOptions,
+    /// The encoding of text sources (CSV, GeoJSON, GeoJSONSeq); dBase tables name
+    /// their own.
+    pub encoding: Encoding,
 }
 
 /// An open source file, read feature by feature. See the module documentation for the
@@ -312,9 +319,9 @@ pub(crate) fn feature_at(feature: u64) -> SourcePosition {
 /// [`ReadError::Corrupt`] when its header is unusable.
 pub fn open(path: &Path, format: Format, options: &ReadOptions) -> Result<Box<dyn SourceReader>> {
     Ok(match format {
-        Format::GeoJson => Box::new(geojson::GeoJsonReader::open(path)?),
-        Format::GeoJsonSeq => Box::new(geojsonseq::GeoJsonSeqReader::open(path)?),
-        Format::Csv => Box::new(csv::CsvReader::open(path, &options.csv)?),
+        Format::GeoJson => Box::new(geojson::GeoJsonReader::open(path, options.encoding)?),
+        Format::GeoJsonSeq => Box::new(geojsonseq::GeoJsonSeqReader::open(path, options.encoding)?),
+        Format::Csv => Box::new(csv::CsvReader::open(path, &options.csv, options.encoding)?),
         Format::FlatGeobuf => Box::new(flatgeobuf::FgbReader::open(path)?),
         Format::Shapefile => Box::new(shapefile::ShapefileReader::open(path)?),
     })
@@ -437,6 +444,73 @@ pub(crate) mod tests {
             let reader = open(&path, format, &ReadOptions::default()).expect(name);
             let items = read_checked(reader);
             assert!(!items.is_empty(), "{name}");
+        }
+    }
+
+    /// The rule of invariant 6, for every text format: a feature that is not UTF-8 is a
+    /// per-feature error naming where it is, unless the file is read as Latin-1.
+    #[test]
+    fn every_text_reader_rejects_what_is_not_utf8_unless_read_as_latin1() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let feature = |name: &[u8]| {
+            [
+                &br#"{"type":"Feature","geometry":{"type":"Point","coordinates":[2,41]},"properties":{"name":""#[..],
+                name,
+                b"\"}}",
+            ]
+            .concat()
+        };
+        let (ok, latin1) = (&b"Paris"[..], &b"Soci\xe9t\xe9"[..]);
+        let cases = [
+            (
+                "a.csv",
+                [&b"lon,lat,name\n2,41,"[..], ok, b"\n2,41,", latin1, b"\n"].concat(),
+                "line 3: column 'name' is not valid UTF-8: byte 0xE9 at byte 5",
+            ),
+            (
+                "a.geojson",
+                [
+                    &br#"{"type":"FeatureCollection","features":["#[..],
+                    &feature(ok),
+                    b",",
+                    &feature(latin1),
+                    b"]}",
+                ]
+                .concat(),
+                "feature 2: the feature is not valid UTF-8: byte 0xE9 at byte 94",
+            ),
+            (
+                "a.geojsonl",
+                [feature(ok), b"\n".to_vec(), feature(latin1), b"\n".to_vec()].concat(),
+                "line 2: the line is not valid UTF-8: byte 0xE9 at byte 94",
+            ),
+        ];
+        for (name, bytes, where_and_why) in cases {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).expect("write");
+            let format = Format::detect(&path).expect("format");
+            let items = read_checked(open(&path, format, &ReadOptions::default()).expect(name));
+            assert_eq!(items.len(), 2, "{name}");
+            assert!(items[0].is_ok(), "{name}");
+            let error = items[1].as_ref().expect_err(name);
+            assert!(!error.is_fatal(), "{name}");
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "{} {where_and_why}; for Latin-1 text, ingest with --encoding latin1",
+                    path.display()
+                ),
+            );
+            let latin1 = ReadOptions {
+                encoding: Encoding::Latin1,
+                ..ReadOptions::default()
+            };
+            let items = features(read_checked(open(&path, format, &latin1).expect(name)));
+            assert_eq!(
+                prop(&items[1], "name"),
+                Some(&Value::String("Société".into())),
+                "{name}"
+            );
         }
     }
 

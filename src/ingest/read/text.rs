@@ -1,9 +1,16 @@
-//! Text helpers shared by the readers: legacy encodings, bounded line reading and line
+//! Text helpers shared by the readers: encodings, bounded line reading and line
 //! counting.
 //!
-//! Open data still comes in Windows-1252 (dBase files from desktop GIS, CSV exported
-//! from spreadsheets), so text that is not valid UTF-8 is decoded as Windows-1252
-//! rather than refused or mangled into U+FFFD.
+//! # One rule for the text formats
+//! CSV, GeoJSON and GeoJSONSeq are read as UTF-8 ([`Encoding::Utf8`]): a row or a
+//! feature that is not valid UTF-8 is rejected with its line (or feature number) and
+//! the first bad byte, as any unreadable row is, never guessed at or mangled into
+//! U+FFFD. Open data still comes in Latin-1 (CSV exported from spreadsheets), which
+//! [`Encoding::Latin1`] (`tessera ingest --encoding latin1`) decodes instead.
+//!
+//! dBase tables are not text files: their code page is named by a `.cpg` file or the
+//! header's language driver byte, and without either, cells that are not valid UTF-8
+//! are decoded as Windows-1252 ([`TextEncoding::Auto`]), as GDAL does.
 //!
 //! May import: nothing from the crate.
 
@@ -11,7 +18,89 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Read};
 
-/// How to decode bytes into text.
+/// The encoding of a text source (CSV, GeoJSON, GeoJSONSeq).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    /// UTF-8, a byte order mark allowed: a row or feature that is not valid UTF-8 is
+    /// rejected, naming its line.
+    #[default]
+    Utf8,
+    /// ISO-8859-1 (Latin-1), read as browsers read it: bytes 0x80 to 0x9F are the
+    /// printable characters Windows-1252 puts there (`€`, `‘`, `œ`, …) rather than C1
+    /// control codes, which no data file means.
+    Latin1,
+}
+
+impl Encoding {
+    /// The name `--encoding` takes.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "utf-8",
+            Encoding::Latin1 => "latin1",
+        }
+    }
+}
+
+impl std::fmt::Display for Encoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Encoding {
+    type Err = String;
+
+    /// Parses an `--encoding` value, case-insensitively, with the usual aliases.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "utf-8" | "utf8" => Ok(Encoding::Utf8),
+            "latin1" | "latin-1" | "iso-8859-1" | "iso8859-1" | "windows-1252" | "cp1252" => {
+                Ok(Encoding::Latin1)
+            }
+            _ => Err(format!("unknown encoding {s:?}: use utf-8 or latin1")),
+        }
+    }
+}
+
+/// `bytes` as UTF-8: borrowed as they are when `encoding` is UTF-8 (then they may
+/// still be invalid: see [`utf8_problem`]), decoded from Latin-1 otherwise.
+pub(crate) fn to_utf8(bytes: &[u8], encoding: Encoding) -> Cow<'_, [u8]> {
+    match encoding {
+        Encoding::Utf8 => Cow::Borrowed(bytes),
+        Encoding::Latin1 => Cow::Owned(decode_1252(bytes).into_bytes()),
+    }
+}
+
+/// `bytes` as text in `encoding`, or the message saying why they are not UTF-8.
+pub(crate) fn text(bytes: &[u8], encoding: Encoding) -> Result<Cow<'_, str>, String> {
+    match encoding {
+        Encoding::Utf8 => std::str::from_utf8(bytes)
+            .map(Cow::Borrowed)
+            .map_err(|e| not_utf8(bytes, &e)),
+        Encoding::Latin1 => Ok(Cow::Owned(decode_1252(bytes))),
+    }
+}
+
+/// Why `bytes` are not valid UTF-8 (`None` when they are): the first bad byte and its
+/// 1-based offset, and the way out.
+pub(crate) fn utf8_problem(bytes: &[u8]) -> Option<String> {
+    std::str::from_utf8(bytes)
+        .err()
+        .map(|e| not_utf8(bytes, &e))
+}
+
+fn not_utf8(bytes: &[u8], error: &std::str::Utf8Error) -> String {
+    let at = error.valid_up_to();
+    format!(
+        "not valid UTF-8: byte 0x{:02X} at byte {}; for Latin-1 text, ingest with \
+         --encoding latin1",
+        bytes.get(at).copied().unwrap_or_default(),
+        at + 1
+    )
+}
+
+/// How to decode the bytes of a dBase cell into text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TextEncoding {
     /// UTF-8; invalid sequences become U+FFFD.
@@ -201,6 +290,50 @@ mod tests {
         );
         assert_eq!(decode(b"\x9c", TextEncoding::Windows1252), "œ");
         assert_eq!(decode(b"a\xff", TextEncoding::Utf8), "a\u{FFFD}");
+    }
+
+    #[test]
+    fn text_is_strict_utf8_or_latin1() {
+        assert_eq!(
+            text("Société".as_bytes(), Encoding::Utf8).as_deref(),
+            Ok("Société")
+        );
+        assert_eq!(
+            text(b"Soci\xe9t\xe9", Encoding::Utf8),
+            Err(
+                "not valid UTF-8: byte 0xE9 at byte 5; for Latin-1 text, ingest with \
+                 --encoding latin1"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            text(b"Soci\xe9t\xe9 \x80", Encoding::Latin1).as_deref(),
+            Ok("Société €")
+        );
+        assert_eq!(utf8_problem("€".as_bytes()), None);
+        assert_eq!(
+            utf8_problem(b"\"a\":\"\xff\""),
+            Some(
+                "not valid UTF-8: byte 0xFF at byte 6; for Latin-1 text, ingest with \
+                 --encoding latin1"
+                    .to_owned()
+            )
+        );
+        assert_eq!(&*to_utf8(b"\xe9", Encoding::Latin1), "é".as_bytes());
+        assert_eq!(&*to_utf8(b"\xe9", Encoding::Utf8), b"\xe9");
+        for (name, encoding) in [
+            ("utf-8", Encoding::Utf8),
+            ("UTF8", Encoding::Utf8),
+            ("latin1", Encoding::Latin1),
+            ("ISO-8859-1", Encoding::Latin1),
+            ("windows_1252", Encoding::Latin1),
+        ] {
+            assert_eq!(name.parse::<Encoding>(), Ok(encoding), "{name}");
+        }
+        assert_eq!(
+            "ebcdic".parse::<Encoding>(),
+            Err("unknown encoding \"ebcdic\": use utf-8 or latin1".to_owned())
+        );
     }
 
     #[test]
