@@ -42,8 +42,8 @@ for layer in parcels zones assets; do
   "$BIN" ingest "$CACHE_DIR/$layer.geojson" --layer "$layer" --data-dir "$DATA" \
     --sensitivity public >/dev/null
 done
-HEAVY_KEY=$("$BIN" keys add --data-dir "$DATA" --role steward --purpose "load: heavy clients" 2>/dev/null)
-GREEDY_KEY=$("$BIN" keys add --data-dir "$DATA" --role analyst --purpose "load: over its rate" 2>/dev/null)
+HEAVY_KEY=$("$BIN" keys --data-dir "$DATA" add --role steward --purpose "load: heavy clients" 2>/dev/null)
+GREEDY_KEY=$("$BIN" keys --data-dir "$DATA" add --role analyst --purpose "load: over its rate" 2>/dev/null)
 cat > "$OUT/tessera.toml" <<TOML
 [limits]
 public_rps = 100000.0        # the tile and item clients share 127.0.0.1
@@ -55,7 +55,7 @@ heavy_timeout_seconds = 20
 TOML
 
 "$BIN" serve --config "$OUT/tessera.toml" --data-dir "$DATA" --listen "127.0.0.1:$PORT" \
-  --access-log "" >"$OUT/server.log" 2>&1 &
+  --access-log "$OUT/access.log" >"$OUT/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do
@@ -93,23 +93,26 @@ RSS_WARM=$(rss)
 
 echo "loaded: the same for ${DURATION}s, with 8 heavy clients and one over its rate"
 heavy() {
-  local end=$((SECONDS + DURATION)) i=0
+  local end=$((SECONDS + DURATION))
   while [ $SECONDS -lt $end ]; do
-    i=$((i + 1))
     curl -s -o /dev/null -w '%{http_code}\n' --max-time 60 -H "Authorization: Bearer $HEAVY_KEY" \
-      "$BASE/aggregate?cover=parcels&zones=zones&measure=area_share:land_use&_=$1-$i" || echo 000
+      "$BASE/aggregate?cover=parcels&zones=zones&measure=area_share:land_use" || echo 000
   done
 }
-for c in 1 2 3 4 5 6 7 8; do heavy "$c" >> "$OUT/heavy_status.txt" & done
+HEAVY=()
+for c in 1 2 3 4 5 6 7 8; do
+  heavy "$c" >> "$OUT/heavy_status.txt" &
+  HEAVY+=($!)
+done
 WRK_PATHS="$OUT/paths.txt" wrk -t1 -c4 -d"${DURATION}s" --timeout 30s \
   -H "Authorization: Bearer $GREEDY_KEY" -s "$ROOT/../shared/peers/rotate.lua" "$BASE" \
   > "$OUT/wrk_greedy.txt" &
 GREEDY=$!
 (for _ in $(seq 1 $((DURATION / 5))); do sleep 5; rss; done) > "$OUT/rss.txt" &
+SAMPLER=$!
 WRK_PATHS="$OUT/paths.txt" wrk -t2 -c64 -d"${DURATION}s" --latency --timeout 30s \
   -s "$ROOT/../shared/peers/rotate.lua" "$BASE" > "$OUT/wrk_loaded.txt"
-wait $GREEDY || true
-wait
+wait "$GREEDY" "$SAMPLER" "${HEAVY[@]}" || true
 
 echo
 echo "tiles and items, p99 unloaded / loaded: $(p99 "$OUT/wrk_unloaded.txt") / $(p99 "$OUT/wrk_loaded.txt")"

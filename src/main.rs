@@ -44,6 +44,32 @@ enum Command {
     Export(Box<ExportArgs>),
     /// Issue, list or revoke the server's API keys (stored hashed in the data folder).
     Keys(KeysArgs),
+    /// List the versions of a layer: number, creation, source hash, features, quality.
+    Versions {
+        /// The layer.
+        layer: String,
+        /// Folder holding the layer versions.
+        #[arg(long, default_value = "tessera-data")]
+        data_dir: PathBuf,
+    },
+    /// Serve an earlier version of a layer (nothing is copied; the next ingest is
+    /// served again). A running server picks it up within its reload interval.
+    Rollback {
+        /// The layer.
+        layer: String,
+        /// The version to serve.
+        version: u32,
+        /// Folder holding the layer versions.
+        #[arg(long, default_value = "tessera-data")]
+        data_dir: PathBuf,
+    },
+    /// Check every stored file against its version's SHA-256 checksums; exit 1 when
+    /// anything differs or is missing.
+    Verify {
+        /// Folder holding the layer versions.
+        #[arg(long, default_value = "tessera-data")]
+        data_dir: PathBuf,
+    },
     /// List the layers and versions of a data folder.
     Layers {
         /// Folder holding the layer versions.
@@ -77,8 +103,8 @@ struct ServeArgs {
     /// Size of the in-memory tile cache, MB; 0 turns it off [default: 256].
     #[arg(long)]
     tile_cache_mb: Option<u64>,
-    /// The access log (JSON lines); an empty path turns it off [default:
-    /// DATA_DIR/access.log].
+    /// The access log (JSON lines) [default: DATA_DIR/access.log; `access_log = ""`
+    /// in the config turns it off].
     #[arg(long)]
     access_log: Option<PathBuf>,
 }
@@ -204,7 +230,7 @@ struct AggregateArgs {
 #[derive(clap::Args)]
 struct KeysArgs {
     /// Folder holding the layer versions and `keys.json`.
-    #[arg(long, default_value = "tessera-data")]
+    #[arg(long, default_value = "tessera-data", global = true)]
     data_dir: PathBuf,
     #[command(subcommand)]
     action: KeysAction,
@@ -266,6 +292,13 @@ fn main() -> anyhow::Result<()> {
         Command::Aggregate(args) => aggregate(*args),
         Command::Export(args) => export(*args),
         Command::Keys(args) => keys(args),
+        Command::Versions { layer, data_dir } => versions(&layer, &data_dir),
+        Command::Rollback {
+            layer,
+            version,
+            data_dir,
+        } => rollback(&layer, version, &data_dir),
+        Command::Verify { data_dir } => verify(&data_dir),
         Command::Layers { data_dir } => list_layers(data_dir),
     };
     if let Err(e) = &result {
@@ -415,6 +448,55 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         outcome.meta.version,
         outcome.meta.feature_count,
         started.elapsed().as_secs_f64()
+    );
+    let keep = settings.layer(&layer).keep;
+    let removed = dir.prune(&layer, keep as usize)?;
+    if !removed.is_empty() {
+        println!("removed versions {removed:?} (keep = {keep})");
+    }
+    Ok(())
+}
+
+fn versions(layer: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let layer = LayerName::new(layer)?;
+    let dir = DataDir::open(data_dir)?;
+    let current = dir.current_version(&layer)?;
+    println!("version\tserved\tcreated\tfeatures\tsource sha256\tquality");
+    for version in dir.versions(&layer)? {
+        let meta = dir.read_meta(&layer, version)?;
+        let quality = dir.read_quality(&layer, version)?;
+        println!(
+            "{version}\t{}\t{}\t{}\t{}\t{} accepted, {} repaired, {} rejected",
+            if Some(version) == current { "*" } else { "" },
+            meta.created_at,
+            meta.feature_count,
+            meta.source.sha256,
+            quality.features_accepted,
+            quality.features_repaired,
+            quality.features_rejected,
+        );
+    }
+    Ok(())
+}
+
+fn rollback(layer: &str, version: u32, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let layer = LayerName::new(layer)?;
+    DataDir::open(data_dir)?.rollback(&layer, version)?;
+    println!("{layer} now serves version {version}");
+    Ok(())
+}
+
+fn verify(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let damage = DataDir::open(data_dir)?.verify()?;
+    for d in &damage {
+        eprintln!("{} v{}: {}", d.layer, d.version, d.problem);
+    }
+    if !damage.is_empty() {
+        anyhow::bail!("{} problems in {}", damage.len(), data_dir.display());
+    }
+    println!(
+        "every version of {} matches its checksums",
+        data_dir.display()
     );
     Ok(())
 }

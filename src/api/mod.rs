@@ -20,6 +20,7 @@ pub mod tile_cache;
 mod tilejson;
 mod tiles;
 pub mod trace;
+mod versions;
 mod viewer;
 
 use std::net::SocketAddr;

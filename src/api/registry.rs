@@ -151,7 +151,8 @@ impl Registry {
         self.layers.load().keys().cloned().collect()
     }
 
-    /// Loads every layer whose newest version differs from the one served; returns the
+    /// Loads every layer whose served version (the newest, or the one a rollback chose)
+    /// differs from the one in memory; returns the
     /// names of the layers that changed. A version that fails to load is logged and
     /// the served one is kept.
     ///
@@ -162,7 +163,7 @@ impl Registry {
         let mut next = (*current).clone();
         let mut changed = Vec::new();
         for name in self.data_dir.layers()? {
-            let Some(version) = self.data_dir.latest_version(&name)? else {
+            let Some(version) = self.data_dir.current_version(&name)? else {
                 continue;
             };
             if current.get(&name).map(|l| l.meta().version) == Some(version) {

@@ -7,7 +7,9 @@
 
 use axum::routing::{MethodRouter, get};
 
-use super::{AppState, analytics, dcat, features, openapi, styles, tilejson, tiles, trace, viewer};
+use super::{
+    AppState, analytics, dcat, features, openapi, styles, tilejson, tiles, trace, versions, viewer,
+};
 
 /// What a layer named by a parameter is used for; the gate's purpose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +99,10 @@ pub const ROUTES: &[Route] = &[
     route(
         "/collections/{layer}/quality",
         &[param("layer", Catalog, "/collections/{}/quality")],
+    ),
+    route(
+        "/collections/{layer}/versions",
+        &[param("layer", Catalog, "/collections/{}/versions")],
     ),
     route("/health", &[]),
     route("/ready", &[]),
@@ -199,6 +205,7 @@ pub(super) fn handler(path: &str) -> MethodRouter<AppState> {
         "/collections/{layer}/items/{id}" => get(features::item),
         "/collections/{layer}/schema" => get(features::schema),
         "/collections/{layer}/quality" => get(features::quality),
+        "/collections/{layer}/versions" => get(versions::versions),
         "/health" => get(trace::health),
         "/ready" => get(trace::ready),
         "/metrics" => get(trace::metrics),

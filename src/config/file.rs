@@ -104,6 +104,8 @@ pub struct LayerSection {
     pub cluster: ClusterSection,
     /// `[layers.NAME.cache]`.
     pub cache: CacheSection,
+    /// Versions kept of the layer; older ones are removed after an ingest (default 10).
+    pub keep: Option<u32>,
     /// `[layers.NAME.privacy]`.
     pub privacy: PrivacySection,
     /// Declared sensitivity: `public`, `restricted` or `personal` (only in
@@ -227,6 +229,7 @@ impl LayerSection {
                 max_age_seconds: s.cache.max_age_seconds.or(b.cache.max_age_seconds),
                 server: s.cache.server.or(b.cache.server),
             },
+            keep: s.keep.or(b.keep),
             privacy: PrivacySection {
                 k: s.privacy.k.or(b.privacy.k),
                 epsilon: s.privacy.epsilon.or(b.privacy.epsilon),

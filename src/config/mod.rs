@@ -113,6 +113,8 @@ pub struct LayerSettings {
     pub privacy: PrivacyRules,
     /// Catalog fields declared in `[layers.NAME]`, which win over the ingest's.
     pub declared: Declared,
+    /// Versions kept; older ones are removed after an ingest (never the served one).
+    pub keep: u32,
 }
 
 impl Default for LayerSettings {
@@ -126,6 +128,7 @@ impl Default for LayerSettings {
             cache: CachePolicy::default(),
             privacy: PrivacyRules::default(),
             declared: Declared::default(),
+            keep: DEFAULT_KEEP,
         }
     }
 }
@@ -331,8 +334,15 @@ fn layer_settings(s: &LayerSection, key: &str) -> Result<LayerSettings, Invalid>
         },
         privacy: privacy(&s.privacy, key)?,
         declared: declared(s, key)?,
+        keep: match s.keep {
+            Some(0) => return Err((format!("{key}.keep"), "must be at least 1".into())),
+            k => k.unwrap_or(DEFAULT_KEEP),
+        },
     })
 }
+
+/// Versions of a layer kept by default.
+pub const DEFAULT_KEEP: u32 = 10;
 
 /// The declared catalog fields of a layer section; the time zone must be a known IANA
 /// name.

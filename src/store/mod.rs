@@ -6,6 +6,7 @@
 //! DATA_DIR/parcels/v000001/features.fgb   FlatGeobuf with its packed R-tree
 //! DATA_DIR/parcels/v000001/meta.json      LayerMeta (schema, bbox, counts, provenance)
 //! DATA_DIR/parcels/v000001/quality.json   QualityReport of the ingest
+//! DATA_DIR/parcels/v000001/SHA256SUMS     checksums of the three ([`versions`])
 //! ```
 //!
 //! A version is written into a hidden staging folder (`DATA_DIR/LAYER/.staging-PID-NANOS`),
@@ -18,6 +19,9 @@
 //! May import: `model`.
 
 mod fgb;
+mod versions;
+
+pub use versions::{CHECKSUMS_FILE, CURRENT_FILE, Damage};
 
 use std::fs;
 use std::io;
@@ -66,6 +70,14 @@ pub enum StoreError {
     /// The layer has no stored version.
     #[error("layer {0} has no stored version")]
     NoVersion(LayerName),
+    /// The layer has no version of that number.
+    #[error("layer {layer} has no version {version}")]
+    NoSuchVersion {
+        /// The layer.
+        layer: LayerName,
+        /// The version asked for.
+        version: u32,
+    },
 }
 
 /// Result alias of this module.
@@ -190,13 +202,13 @@ impl DataDir {
         Ok(StoredLayer { meta, features })
     }
 
-    /// Reads the newest version of a layer.
+    /// Reads the served version of a layer: the newest, or the one a rollback chose.
     ///
     /// # Errors
     /// [`StoreError::NoVersion`] when there is none, or as [`DataDir::read_version`].
     pub fn read_latest(&self, layer: &LayerName) -> Result<StoredLayer> {
         let version = self
-            .latest_version(layer)?
+            .current_version(layer)?
             .ok_or_else(|| StoreError::NoVersion(layer.clone()))?;
         self.read_version(layer, version)
     }
@@ -233,6 +245,7 @@ impl DataDir {
         loop {
             meta.version = self.latest_version(&meta.name)?.unwrap_or(0) + 1;
             write_json(&staging.path.join(META_FILE), &meta)?;
+            versions::write_checksums(&staging.path)?;
             sync_dir(&staging.path)?;
             let target = self.version_dir(&meta.name, meta.version);
             match fs::rename(&staging.path, &target) {
@@ -244,6 +257,8 @@ impl DataDir {
         }
         staging.disarm();
         sync_dir(&layer_dir)?;
+        // A new version is served, whatever an earlier rollback chose.
+        self.clear_current(&meta.name)?;
         Ok(meta)
     }
 

@@ -233,3 +233,56 @@ fn mixed_points_are_stored() {
     let stored = dir.read_latest(&written.name).expect("read");
     assert_eq!(stored.features, feats);
 }
+
+#[test]
+fn rollback_serves_an_earlier_version_until_the_next_ingest() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::open(tmp.path()).expect("open");
+    let name = LayerName::new("parcels").expect("name");
+    for _ in 0..3 {
+        dir.write_version(meta("parcels"), &features(), &QualityReport::default())
+            .expect("write");
+    }
+    assert_eq!(dir.current_version(&name).expect("current"), Some(3));
+    dir.rollback(&name, 1).expect("rollback");
+    assert_eq!(dir.current_version(&name).expect("current"), Some(1));
+    assert_eq!(dir.read_latest(&name).expect("read").meta.version, 1);
+    assert!(matches!(
+        dir.rollback(&name, 9),
+        Err(StoreError::NoSuchVersion { version: 9, .. })
+    ));
+    // Retention keeps the served version even when it is among the oldest.
+    assert_eq!(dir.prune(&name, 1).expect("prune"), [2]);
+    assert_eq!(dir.versions(&name).expect("versions"), [1, 3]);
+    // A new ingest is served again.
+    dir.write_version(meta("parcels"), &features(), &QualityReport::default())
+        .expect("write");
+    assert_eq!(dir.current_version(&name).expect("current"), Some(4));
+    assert_eq!(dir.prune(&name, 2).expect("prune"), [1]);
+    assert_eq!(dir.versions(&name).expect("versions"), [3, 4]);
+}
+
+#[test]
+fn verify_finds_a_changed_byte_and_a_missing_checksum_list() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::open(tmp.path()).expect("open");
+    let written = dir
+        .write_version(meta("parcels"), &features(), &QualityReport::default())
+        .expect("write");
+    dir.write_version(meta("parcels"), &features(), &QualityReport::default())
+        .expect("write");
+    assert_eq!(dir.verify().expect("verify"), []);
+    let v1 = tmp.path().join("parcels").join("v000001");
+    let fgb = v1.join(FEATURES_FILE);
+    let mut bytes = std::fs::read(&fgb).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&fgb, bytes).expect("write");
+    std::fs::remove_file(tmp.path().join("parcels/v000002").join(CHECKSUMS_FILE)).expect("rm");
+    let damage = dir.verify().expect("verify");
+    assert_eq!(damage.len(), 2, "{damage:?}");
+    assert_eq!((damage[0].version, written.version), (1, 1));
+    assert!(damage[0].problem.contains("features.fgb") && damage[0].problem.contains("differs"));
+    assert_eq!(damage[1].version, 2);
+    assert!(damage[1].problem.contains(CHECKSUMS_FILE));
+}

@@ -16,3 +16,4 @@ mod privacy;
 mod recovery;
 mod support;
 mod tiles;
+mod versions;

@@ -382,7 +382,7 @@ async fn the_budget_persists_over_a_restart() {
     assert_eq!(other["privacy"]["remaining_today"], 3.0);
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).expect("read dir") {
         let entry = entry.expect("entry");
         let target = to.join(entry.file_name());

@@ -1,0 +1,99 @@
+//! Versions from the command line and over HTTP: retention, rollback, verify.
+
+use std::process::Command;
+
+use crate::support::{TestServer, demo_dir};
+
+fn tessera(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run tessera")
+}
+
+#[tokio::test]
+async fn versions_are_kept_rolled_back_and_verified() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    std::fs::write(work.join("keep.toml"), "[layers.zones]\nkeep = 2\n").expect("config");
+    let data = tmp.path().join("data");
+    let data_arg = data.to_str().expect("utf-8 path");
+    let zones = demo_dir().join("zones.geojson");
+    for _ in 0..3 {
+        let run = tessera(
+            &[
+                "ingest",
+                zones.to_str().expect("path"),
+                "--layer",
+                "zones",
+                "--data-dir",
+                data_arg,
+                "--config",
+                "keep.toml",
+            ],
+            &work,
+        );
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let listed = tessera(&["versions", "zones", "--data-dir", data_arg], &work);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "keep = 2 removed version 1: {text}");
+    assert!(
+        rows[0].starts_with("2\t\t") && rows[1].starts_with("3\t*\t"),
+        "{text}"
+    );
+    assert!(rows[1].contains("67 accepted"), "{text}");
+
+    let back = tessera(&["rollback", "zones", "2", "--data-dir", data_arg], &work);
+    assert!(back.status.success());
+    let missing = tessera(&["rollback", "zones", "1", "--data-dir", data_arg], &work);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no version 1"));
+
+    let ok = tessera(&["verify", "--data-dir", data_arg], &work);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    // The server serves the rolled-back version and lists them all.
+    let server_dir = tempfile::tempdir().expect("tempdir");
+    crate::privacy::copy_dir(&data, server_dir.path());
+    let server = TestServer::start(server_dir).await;
+    let (status, body) = server.get_json("/collections/zones/versions").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["served"], 2);
+    let versions: Vec<(u64, bool)> = body["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_u64().expect("n"),
+                v["served"].as_bool().expect("b"),
+            )
+        })
+        .collect();
+    assert_eq!(versions, [(3, false), (2, true)]);
+    assert_eq!(body["versions"][0]["quality"]["accepted"], 67);
+
+    // A changed byte is found, named, and fails the command.
+    let meta = data.join("zones/v000003/meta.json");
+    let text = std::fs::read_to_string(&meta).expect("meta");
+    std::fs::write(&meta, text.replace("\"zones\"", "\"zonez\"")).expect("write");
+    let damaged = tessera(&["verify", "--data-dir", data_arg], &work);
+    assert_eq!(damaged.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&damaged.stderr);
+    assert!(
+        stderr.contains("zones v3") && stderr.contains("meta.json"),
+        "{stderr}"
+    );
+}
