@@ -8,8 +8,9 @@
 #
 #   cargo build --release && bash benches/load_mixed.sh
 #
-# Settings (environment): DURATION of the loaded phase in seconds (180), BASELINE
-# seconds of the unloaded phase (30), PARCELS (100000) and ZONES (2000) of the generated
+# Settings (environment): DURATION of the loaded phase in seconds (180), WARMUP seconds
+# of an untimed pass that renders and caches every path first (30), BASELINE seconds of
+# the unloaded phase (30), PARCELS (100000) and ZONES (2000) of the generated
 # city (../shared/peers/gen_city.py, cached in $CACHE_DIR), PORT (18433).
 # Needs wrk and curl. Every request goes to 127.0.0.1; every loop ends by itself.
 set -euo pipefail
@@ -20,6 +21,7 @@ BIN=${TESSERA_BIN:-$TARGET/release/tessera}
 GEN=${GEN_CITY:-$ROOT/../shared/peers/gen_city.py}
 DURATION=${DURATION:-180}
 BASELINE=${BASELINE:-30}
+WARMUP=${WARMUP:-30}
 PARCELS=${PARCELS:-100000}
 ZONES=${ZONES:-2000}
 PORT=${PORT:-18433}
@@ -49,7 +51,7 @@ cat > "$OUT/tessera.toml" <<TOML
 public_rps = 100000.0        # the tile and item clients share 127.0.0.1
 analyst_rps = 20.0           # the greedy client
 steward_rps = 100000.0       # the heavy clients
-heavy_concurrency = 2
+heavy_concurrency = 1          # half the 2 cores: tiles keep the other
 heavy_queue = 4
 heavy_timeout_seconds = 20
 TOML
@@ -86,6 +88,13 @@ rss() { awk '/VmRSS/ {print $2}' "/proc/$SERVER/status"; }
 p99() { awk '/ 99%/ {print $2}' "$1"; }
 non2xx() { awk '/Non-2xx/ {print $5}' "$1"; }
 
+echo "warm-up: every path rendered and cached, a few heavy queries (${WARMUP}s)"
+WRK_PATHS="$OUT/paths.txt" wrk -t2 -c16 -d"${WARMUP}s" --timeout 30s \
+  -s "$ROOT/../shared/peers/rotate.lua" "$BASE" > "$OUT/wrk_warmup.txt"
+for _ in 1 2; do
+  curl -s -o /dev/null -H "Authorization: Bearer $HEAVY_KEY" \
+    "$BASE/aggregate?cover=parcels&zones=zones&measure=area_share:land_use"
+done
 echo "unloaded: wrk 64 connections for ${BASELINE}s"
 WRK_PATHS="$OUT/paths.txt" wrk -t2 -c64 -d"${BASELINE}s" --latency --timeout 30s \
   -s "$ROOT/../shared/peers/rotate.lua" "$BASE" > "$OUT/wrk_unloaded.txt"

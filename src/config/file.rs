@@ -39,7 +39,7 @@ pub struct LimitsSection {
     pub admin_rps: Option<f64>,
     /// Seconds of requests a caller may burst above its rate (default 5).
     pub burst_seconds: Option<f64>,
-    /// Heavy queries running at once (default 2).
+    /// Heavy queries running at once (default half the cores, at least 1).
     pub heavy_concurrency: Option<u32>,
     /// Heavy queries waiting for a slot before new ones get 503 (default 32).
     pub heavy_queue: Option<u32>,

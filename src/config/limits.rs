@@ -43,6 +43,13 @@ impl Default for Limits {
     }
 }
 
+/// Half the machine's cores, at least one: heavy queries never take every core from
+/// tiles and items.
+fn half_the_cores() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    u32::try_from(cores / 2).unwrap_or(1).max(1)
+}
+
 /// Validates `[limits]`.
 ///
 /// # Errors
@@ -74,7 +81,7 @@ pub(super) fn resolve(s: &LimitsSection) -> Result<Limits, (String, String)> {
             rate("steward_rps", s.steward_rps, 500.0)?,
             rate("admin_rps", s.admin_rps, 2000.0)?,
         ],
-        heavy_concurrency: count("heavy_concurrency", s.heavy_concurrency, 2)?,
+        heavy_concurrency: count("heavy_concurrency", s.heavy_concurrency, half_the_cores())?,
         heavy_queue: count("heavy_queue", s.heavy_queue, 32)?,
         heavy_timeout: match s.heavy_timeout_seconds {
             Some(0) => {

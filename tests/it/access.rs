@@ -7,11 +7,9 @@ use std::collections::HashMap;
 use serde_json::Value as J;
 use tessera::access::KeyStore;
 use tessera::api::routes::{LayerUse, ROUTES};
-use tessera::ingest::{CatalogOptions, IngestOptions, ingest};
-use tessera::model::{LayerName, Role, Sensitivity};
-use tessera::store::DataDir;
+use tessera::model::{Role, Sensitivity};
 
-use crate::support::{ACCESS_LOG, TestServer, demo_dir};
+use crate::support::{ACCESS_LOG, TestServer, demo_city};
 
 /// The callers of the matrix: a name, and the key they present.
 struct Callers {
@@ -22,30 +20,7 @@ struct Callers {
 /// pings and trips (personal); one key per role and a revoked analyst key.
 async fn server() -> (TestServer, Callers) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = DataDir::open(tmp.path()).expect("open");
-    for (file, time) in [
-        ("parcels.geojson", None),
-        ("zones.geojson", None),
-        ("assets.geojson", None),
-        ("pings.csv", Some("ts")),
-        ("trips.geojson", Some("departure")),
-    ] {
-        let catalog = match time {
-            Some(time) => CatalogOptions {
-                sensitivity: Some(Sensitivity::Personal),
-                id_field: Some("device_id".into()),
-                time_field: Some(time.into()),
-                ..CatalogOptions::default()
-            },
-            None => CatalogOptions::default(),
-        };
-        let name = LayerName::new(file.split('.').next().expect("name")).expect("name");
-        let options = IngestOptions {
-            catalog,
-            ..IngestOptions::default()
-        };
-        ingest(&demo_dir().join(file), &name, &dir, &options).expect("ingest");
-    }
+    demo_city(tmp.path());
     let store = KeyStore::open(&tmp.path().join(tessera::api::KEYS_FILE)).expect("keys");
     let mut keys = vec![
         ("no key", None, Role::Public),

@@ -11,56 +11,11 @@ use std::path::Path;
 
 use serde_json::Value as J;
 use tessera::api::routes::{LayerUse, ROUTES};
-use tessera::ingest::{CatalogOptions, IngestOptions, ingest};
-use tessera::model::{LayerName, Role, Sensitivity};
+use tessera::ingest::{IngestOptions, ingest};
+use tessera::model::{LayerName, Role};
 use tessera::store::DataDir;
 
-use crate::support::{TestServer, demo_dir, issue_key};
-
-/// Ingests the demo city into `root`: pings and trips personal, the rest public.
-fn demo_city(root: &Path) {
-    let dir = DataDir::open(root).expect("open");
-    for (file, personal_time) in [
-        ("parcels.geojson", None),
-        ("zones.geojson", None),
-        ("assets.geojson", None),
-        ("pings.csv", Some("ts")),
-        ("trips.geojson", Some("departure")),
-    ] {
-        let name = file.split('.').next().expect("name");
-        let catalog = match personal_time {
-            Some(time) => CatalogOptions {
-                sensitivity: Some(Sensitivity::Personal),
-                id_field: Some("device_id".into()),
-                time_field: Some(time.into()),
-                ..CatalogOptions::default()
-            },
-            None => CatalogOptions::default(),
-        };
-        let options = IngestOptions {
-            catalog,
-            ..IngestOptions::default()
-        };
-        ingest(
-            &demo_dir().join(file),
-            &LayerName::new(name).expect("name"),
-            &dir,
-            &options,
-        )
-        .expect("ingest demo layer");
-    }
-}
-
-/// Ingest options of a layer confirmed public (the ingest asks, for personal-looking data).
-fn confirmed_public() -> IngestOptions {
-    IngestOptions {
-        catalog: CatalogOptions {
-            sensitivity: Some(Sensitivity::Public),
-            ..CatalogOptions::default()
-        },
-        ..IngestOptions::default()
-    }
-}
+use crate::support::{TestServer, demo_city, demo_dir, ingest_public_copy_of_pings, issue_key};
 
 async fn demo_server(config: &str) -> (TestServer, String) {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -150,15 +105,7 @@ async fn every_route_and_layer_parameter_keeps_personal_records_in() {
     }
     assert!(tried > 150, "{tried} requests");
     // The detector itself finds raw records where they are served: in a public copy.
-    let dir = DataDir::open(server._tmp.path()).expect("open");
-    let public = confirmed_public();
-    ingest(
-        &demo_dir().join("pings.csv"),
-        &LayerName::new("copy").expect("name"),
-        &dir,
-        &public,
-    )
-    .expect("ingest a copy confirmed public");
+    ingest_public_copy_of_pings(server._tmp.path(), "copy");
     server.reload();
     let copy = server.get("/collections/copy/items?limit=3").await;
     let copy = copy.text().await.expect("body");
@@ -443,15 +390,7 @@ async fn personal_metadata_names_no_individual() {
 #[tokio::test]
 async fn a_copy_declared_personal_in_the_config_is_served_as_personal() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = DataDir::open(tmp.path()).expect("open");
-    let public = confirmed_public();
-    ingest(
-        &demo_dir().join("pings.csv"),
-        &LayerName::new("copy").expect("name"),
-        &dir,
-        &public,
-    )
-    .expect("ingest");
+    ingest_public_copy_of_pings(tmp.path(), "copy");
     let server = TestServer::start_with(
         tmp,
         "[layers.copy]\nsensitivity = \"personal\"\nid_field = \"device_id\"\ntime_field = \"ts\"\n",

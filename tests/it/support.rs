@@ -264,3 +264,54 @@ pub fn issue_key(root: &Path, role: tessera::model::Role) -> String {
         tessera::access::KeyStore::open(&root.join(tessera::api::KEYS_FILE)).expect("key store");
     store.add(role, "integration test").expect("issue key").1
 }
+
+/// Ingests the demo city into `root` as `tessera serve` seeds it: pings and trips
+/// personal (person `device_id`), parcels, zones and assets public.
+pub fn demo_city(root: &Path) {
+    use tessera::ingest::{CatalogOptions, IngestOptions, ingest};
+    let dir = DataDir::open(root).expect("open");
+    for (file, time) in [
+        ("parcels.geojson", None),
+        ("zones.geojson", None),
+        ("assets.geojson", None),
+        ("pings.csv", Some("ts")),
+        ("trips.geojson", Some("departure")),
+    ] {
+        let catalog = match time {
+            Some(time) => CatalogOptions {
+                sensitivity: Some(Sensitivity::Personal),
+                id_field: Some("device_id".into()),
+                time_field: Some(time.into()),
+                ..CatalogOptions::default()
+            },
+            None => CatalogOptions::default(),
+        };
+        let name = LayerName::new(file.split('.').next().expect("name")).expect("name");
+        let options = IngestOptions {
+            catalog,
+            ..IngestOptions::default()
+        };
+        ingest(&demo_dir().join(file), &name, &dir, &options).expect("ingest demo layer");
+    }
+}
+
+/// Ingests the demo pings as layer `name`, confirmed public: the copy a careless
+/// ingest makes of personal data.
+pub fn ingest_public_copy_of_pings(root: &Path, name: &str) {
+    use tessera::ingest::{CatalogOptions, IngestOptions, ingest};
+    let options = IngestOptions {
+        catalog: CatalogOptions {
+            sensitivity: Some(Sensitivity::Public),
+            ..CatalogOptions::default()
+        },
+        ..IngestOptions::default()
+    };
+    let dir = DataDir::open(root).expect("open");
+    ingest(
+        &demo_dir().join("pings.csv"),
+        &LayerName::new(name).expect("name"),
+        &dir,
+        &options,
+    )
+    .expect("ingest a copy confirmed public");
+}
