@@ -1,9 +1,11 @@
-//! The HTTP server: vector tiles, TileJSON and OGC API – Features over axum.
+//! The HTTP server: vector tiles, TileJSON, OGC API – Features, analytics, catalog.
 //!
-//! The router is declarative; handlers live in one file per resource family and
-//! never parse strings themselves beyond what the typed helpers in [`params`] do.
+//! The router is built from one table ([`routes::ROUTES`]); handlers live in one file per
+//! resource family, reach layers only through [`Registry::open`] (the access gate), and
+//! never parse strings themselves beyond what the typed helpers in [`params`] do. Every
+//! request passes the JSON errors, trace and limits middlewares.
 //!
-//! May import: `model`, `store`, `index`, `tiles`, `analytics`, `config`.
+//! May import: `model`, `store`, `index`, `tiles`, `analytics`, `access`, `config`.
 
 pub mod analytics;
 mod caller;
