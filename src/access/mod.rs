@@ -96,9 +96,20 @@ pub enum AccessError {
         /// What it was asked for.
         purpose: &'static str,
     },
-    /// A restricted layer asked for without an analyst key.
-    #[error("layer {0} is restricted: it needs an API key with the analyst role or above")]
+    /// A restricted layer, or an earlier version, asked for without an analyst key.
+    #[error(
+        "layer {0} is restricted (or an earlier version of it was asked): it needs an API \
+         key with the analyst role or above"
+    )]
     Restricted(LayerName),
+    /// A version the layer does not have.
+    #[error("layer {layer} has no version {version}")]
+    NoSuchVersion {
+        /// The layer.
+        layer: LayerName,
+        /// The version asked for.
+        version: u32,
+    },
 }
 
 /// The one gate: hands `layer` (found under `name`, or `None`) to `caller` for

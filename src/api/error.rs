@@ -73,7 +73,9 @@ impl From<crate::access::AccessError> for ApiError {
     fn from(e: crate::access::AccessError) -> Self {
         use crate::access::AccessError;
         match e {
-            AccessError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            AccessError::NotFound(_) | AccessError::NoSuchVersion { .. } => {
+                ApiError::NotFound(e.to_string())
+            }
             AccessError::Personal { .. } | AccessError::Restricted(_) => {
                 ApiError::Forbidden(e.to_string())
             }

@@ -46,8 +46,32 @@ fn check_format(pairs: &[(String, String)]) -> ApiResult<()> {
 /// refused). Handlers here see layers only through [`FeatureSource`], so another
 /// backend (e.g. PostGIS) can serve them unchanged.
 fn layer(state: &AppState, caller: &Caller, name: &str) -> ApiResult<Arc<dyn FeatureSource>> {
-    let layer = state.registry.open::<Features>(name, caller)?;
+    versioned_layer(state, caller, name, None)
+}
+
+/// [`layer`] at `version` (analysts and above, for versions before the served one).
+fn versioned_layer(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    version: Option<u32>,
+) -> ApiResult<Arc<dyn FeatureSource>> {
+    let layer = match version {
+        None => state.registry.open::<Features>(name, caller)?,
+        Some(v) => state.registry.open_version::<Features>(name, v, caller)?,
+    };
     Ok(layer.shared() as Arc<dyn FeatureSource>)
+}
+
+/// The `version=N` parameter, taken out of the query pairs.
+fn take_version(pairs: &mut Vec<(String, String)>) -> ApiResult<Option<u32>> {
+    let Some(i) = pairs.iter().position(|(k, _)| k == "version") else {
+        return Ok(None);
+    };
+    let (_, text) = pairs.remove(i);
+    text.parse().map(Some).map_err(|_| {
+        ApiError::BadRequest(format!("version must be a version number, got {text:?}"))
+    })
 }
 
 fn link(href: String, rel: &str, media: &str, title: &str) -> J {
@@ -253,10 +277,11 @@ pub(super) async fn item(
     caller: Caller,
     headers: HeaderMap,
     Path((name, id)): Path<(String, String)>,
-    Query(pairs): Pairs,
+    Query(mut pairs): Pairs,
 ) -> ApiResult<Response> {
+    let version = take_version(&mut pairs)?;
     check_format(&pairs)?;
-    let layer = layer(&state, &caller, &name)?;
+    let layer = versioned_layer(&state, &caller, &name, version)?;
     let not_found = || ApiError::NotFound(format!("feature {id:?} does not exist in {name:?}"));
     let numeric: u64 = id.parse().map_err(|_| not_found())?;
     let feature = layer.feature(numeric)?.ok_or_else(not_found)?;
@@ -288,10 +313,15 @@ pub(super) async fn items(
     caller: Caller,
     headers: HeaderMap,
     Path(name): Path<String>,
-    Query(pairs): Pairs,
+    Query(mut pairs): Pairs,
 ) -> ApiResult<Response> {
-    let layer = layer(&state, &caller, &name)?;
-    let params = ItemsParams::parse(&pairs, layer.schema())?;
+    let version = take_version(&mut pairs)?;
+    let layer = versioned_layer(&state, &caller, &name, version)?;
+    let mut params = ItemsParams::parse(&pairs, layer.schema())?;
+    if let Some(v) = version {
+        // Page links stay on the version asked for.
+        params.filter_pairs.push(("version".into(), v.to_string()));
+    }
     let query = FeatureQuery {
         bbox: params.bbox,
         filters: params.filters.clone(),

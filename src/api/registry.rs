@@ -72,7 +72,12 @@ pub struct Registry {
     layers: ArcSwap<LayerMap>,
     /// Whether loads prepare tiles in the background (not for one-shot commands).
     warm_up: bool,
+    /// Earlier versions asked for with `?version=N`, loaded on demand.
+    earlier: moka::sync::Cache<(LayerName, u32), Arc<IndexedLayer>>,
 }
+
+/// Earlier versions kept in memory at once.
+const EARLIER_VERSIONS_KEPT: u64 = 4;
 
 impl Registry {
     /// Loads the newest version of every layer in `data_dir` with default settings.
@@ -114,6 +119,7 @@ impl Registry {
             settings,
             layers: ArcSwap::from_pointee(LayerMap::new()),
             warm_up,
+            earlier: moka::sync::Cache::new(EARLIER_VERSIONS_KEPT),
         };
         registry.reload()?;
         Ok(registry)
@@ -131,6 +137,48 @@ impl Registry {
             .ok()
             .and_then(|n| self.layers.load().get(&n).cloned());
         access::admit::<P>(name, layer, caller)
+    }
+
+    /// Like [`Registry::open`], for `version` of the layer: the served one, or an
+    /// earlier one (loaded on demand, with the layer's settings), which only callers
+    /// with the analyst role or above may read.
+    ///
+    /// # Errors
+    /// [`AccessError`] as [`Registry::open`]; [`AccessError::NoSuchVersion`] when the
+    /// layer has no such version; [`AccessError::Restricted`] for an earlier version
+    /// asked by a caller below analyst.
+    pub fn open_version<P: Purpose>(
+        &self,
+        name: &str,
+        version: u32,
+        caller: &Caller,
+    ) -> Result<P::Handle, AccessError> {
+        let served = LayerName::new(name)
+            .ok()
+            .and_then(|n| self.layers.load().get(&n).cloned());
+        let Some(served) = served else {
+            return Err(AccessError::NotFound(name.to_owned()));
+        };
+        if served.meta().version == version {
+            return access::admit::<P>(name, Some(served), caller);
+        }
+        let layer_name = served.meta().name.clone();
+        if caller.role < access::Role::Analyst {
+            return Err(AccessError::Restricted(layer_name));
+        }
+        let settings = self.settings.layer(&layer_name);
+        let earlier = self
+            .earlier
+            .try_get_with((layer_name.clone(), version), || {
+                let mut stored = self.data_dir.read_version(&layer_name, version)?;
+                stored.meta = settings.declare(stored.meta);
+                Ok::<_, StoreError>(Arc::new(settings.index(stored)))
+            })
+            .map_err(|_| AccessError::NoSuchVersion {
+                layer: layer_name,
+                version,
+            })?;
+        access::admit::<P>(name, Some(earlier), caller)
     }
 
     /// The catalog metadata of every served layer `caller` may know of, by name.

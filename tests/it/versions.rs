@@ -67,6 +67,7 @@ async fn versions_are_kept_rolled_back_and_verified() {
     // The server serves the rolled-back version and lists them all.
     let server_dir = tempfile::tempdir().expect("tempdir");
     crate::privacy::copy_dir(&data, server_dir.path());
+    let analyst = crate::support::issue_key(server_dir.path(), tessera::model::Role::Analyst);
     let server = TestServer::start(server_dir).await;
     let (status, body) = server.get_json("/collections/zones/versions").await;
     assert_eq!(status, 200, "{body}");
@@ -84,6 +85,38 @@ async fn versions_are_kept_rolled_back_and_verified() {
         .collect();
     assert_eq!(versions, [(3, false), (2, true)]);
     assert_eq!(body["versions"][0]["quality"]["accepted"], 67);
+    // An earlier (here: later) version than the served one, for analysts only.
+    let (status, page) = server
+        .get_json_as("/collections/zones/items?version=3&limit=2", &analyst)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["numberMatched"], 67);
+    let next = page["links"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .find(|l| l["rel"] == "next")
+        .expect("next");
+    assert!(
+        next["href"]
+            .as_str()
+            .is_some_and(|h| h.contains("version=3"))
+    );
+    let (status, _) = server.get_json("/collections/zones/items?version=3").await;
+    assert_eq!(
+        status, 403,
+        "anonymous callers read the served version only"
+    );
+    let (status, _) = server
+        .get_json("/collections/zones/items?version=2&limit=1")
+        .await;
+    assert_eq!(status, 200, "the served version by number is public");
+    let (status, _) = server
+        .get_json_as("/collections/zones/items?version=9", &analyst)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = server.get_json("/collections/zones/items?version=x").await;
+    assert_eq!(status, 400);
 
     // A changed byte is found, named, and fails the command.
     let meta = data.join("zones/v000003/meta.json");
