@@ -246,6 +246,10 @@ enum KeysAction {
         /// Who holds the key and what for (the usage registry).
         #[arg(long)]
         purpose: String,
+        /// For a steward key: the steward it speaks for, as layers' catalogs name it
+        /// (the key then publishes and rolls back those layers over HTTP).
+        #[arg(long)]
+        steward: Option<String>,
     },
     /// List the issued keys (ids, roles, purposes; never the keys).
     List,
@@ -612,8 +616,12 @@ fn keys(args: KeysArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open data folder {}", args.data_dir.display()))?;
     let store = KeyStore::open(&dir.root().join(api::KEYS_FILE))?;
     match args.action {
-        KeysAction::Add { role, purpose } => {
-            let (record, key) = store.add(role, &purpose)?;
+        KeysAction::Add {
+            role,
+            purpose,
+            steward,
+        } => {
+            let (record, key) = store.add_for(role, &purpose, steward.as_deref())?;
             eprintln!(
                 "issued key {} ({}) for {:?}; it is shown only now:",
                 record.id, record.role, record.purpose

@@ -27,6 +27,8 @@ pub struct Caller {
     pub key_id: Option<String>,
     /// The key's role ([`Role::Public`] without a key).
     pub role: Role,
+    /// The steward a steward key speaks for (as named in layers' catalog entries).
+    pub steward: Option<String>,
 }
 
 /// The payer name shared by every anonymous caller.
@@ -39,6 +41,7 @@ impl Caller {
         Self {
             key_id: None,
             role: Role::Public,
+            steward: None,
         }
     }
 
@@ -49,6 +52,7 @@ impl Caller {
         Self {
             key_id: Some("server".into()),
             role: Role::Admin,
+            steward: None,
         }
     }
 
@@ -75,6 +79,9 @@ pub struct KeyRecord {
     /// Revoked keys authenticate nobody.
     #[serde(default)]
     pub revoked: bool,
+    /// For steward keys: the steward, as layers' catalog entries name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steward: Option<String>,
 }
 
 /// Prefix of every issued key.
@@ -134,6 +141,19 @@ impl KeyStore {
     /// # Errors
     /// When the store cannot be written or there is no randomness.
     pub fn add(&self, role: Role, purpose: &str) -> std::io::Result<(KeyRecord, String)> {
+        self.add_for(role, purpose, None)
+    }
+
+    /// Issues a key speaking for `steward` (steward keys publish that steward's layers).
+    ///
+    /// # Errors
+    /// When the store cannot be written or there is no randomness.
+    pub fn add_for(
+        &self,
+        role: Role,
+        purpose: &str,
+        steward: Option<&str>,
+    ) -> std::io::Result<(KeyRecord, String)> {
         let mut bytes = [0u8; 28];
         getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
         let (id, secret) = bytes.split_at(4);
@@ -148,6 +168,7 @@ impl KeyStore {
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
             revoked: false,
+            steward: steward.map(str::to_owned),
         };
         self.update(|records| records.push(record.clone()))?;
         Ok((record, key))
@@ -203,6 +224,7 @@ impl KeyStore {
             .map_or_else(Caller::anonymous, |r| Caller {
                 key_id: Some(r.id.clone()),
                 role: r.role,
+                steward: r.steward.clone(),
             })
     }
 

@@ -29,6 +29,9 @@ pub enum ApiError {
     /// The layer may not be served in this form.
     #[error("{0}")]
     Forbidden(String),
+    /// A request body over its limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// A quota (e.g. the daily privacy budget) is used up.
     #[error("{0}")]
     TooManyRequests(String),
@@ -43,6 +46,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "InvalidParameterValue"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "BudgetExhausted"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "ServerError"),
         }

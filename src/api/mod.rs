@@ -7,6 +7,7 @@
 //!
 //! May import: `model`, `store`, `index`, `tiles`, `analytics`, `access`, `config`.
 
+mod admin;
 pub mod analytics;
 mod caller;
 pub mod dcat;

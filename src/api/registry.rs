@@ -193,6 +193,14 @@ impl Registry {
             .collect()
     }
 
+    /// Stops serving `layer` (after it was retired from the data folder).
+    pub fn forget(&self, layer: &LayerName) {
+        let mut next = (*self.layers.load_full()).clone();
+        if next.remove(layer).is_some() {
+            self.layers.store(Arc::new(next));
+        }
+    }
+
     /// Names of every served layer.
     #[must_use]
     pub fn names(&self) -> Vec<LayerName> {

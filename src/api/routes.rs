@@ -5,10 +5,11 @@
 //! here; the access tests read the same table and try every layer parameter of every
 //! route with public and personal layers.
 
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, get, post, put};
 
 use super::{
-    AppState, analytics, dcat, features, openapi, styles, tilejson, tiles, trace, versions, viewer,
+    AppState, admin, analytics, dcat, features, openapi, styles, tilejson, tiles, trace, versions,
+    viewer,
 };
 
 /// What a layer named by a parameter is used for; the gate's purpose.
@@ -107,6 +108,8 @@ pub const ROUTES: &[Route] = &[
     route("/health", &[]),
     route("/ready", &[]),
     route("/metrics", &[]),
+    heavy("/admin/layers/{layer}", &[]),
+    route("/admin/layers/{layer}/rollback", &[]),
     route("/map", &[]),
     route("/favicon.ico", &[]),
     route("/assets/maplibre-gl.js", &[]),
@@ -209,6 +212,8 @@ pub(super) fn handler(path: &str) -> MethodRouter<AppState> {
         "/health" => get(trace::health),
         "/ready" => get(trace::ready),
         "/metrics" => get(trace::metrics),
+        "/admin/layers/{layer}" => put(admin::publish).delete(admin::retire),
+        "/admin/layers/{layer}/rollback" => post(admin::rollback),
         "/map" => get(viewer::page),
         "/favicon.ico" => get(|| async { axum::http::StatusCode::NO_CONTENT }),
         "/assets/maplibre-gl.js" => get(viewer::maplibre_js),

@@ -114,6 +114,28 @@ impl DataDir {
         Ok(removed)
     }
 
+    /// Retires a layer: moves its folder to `DATA_DIR/.retired/LAYER-UNIXTIME`, so it
+    /// is no longer listed or served; nothing is deleted. Returns the new place.
+    ///
+    /// # Errors
+    /// [`StoreError::NoVersion`] when the layer has no version, [`StoreError::Io`] when
+    /// the folder cannot be moved.
+    pub fn retire(&self, layer: &LayerName) -> Result<std::path::PathBuf> {
+        if self.versions(layer)?.is_empty() {
+            return Err(StoreError::NoVersion(layer.clone()));
+        }
+        let retired = self.root.join(".retired");
+        fs::create_dir_all(&retired).map_err(io_err(&retired))?;
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let target = retired.join(format!("{layer}-{secs}"));
+        let from = self.layer_dir(layer);
+        fs::rename(&from, &target).map_err(io_err(&from))?;
+        sync_dir(&self.root)?;
+        Ok(target)
+    }
+
     /// Checks every version of every layer against its checksums; returns what is
     /// wrong (nothing when all is well).
     ///

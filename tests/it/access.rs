@@ -84,6 +84,12 @@ fn no_layer_expectations() -> HashMap<&'static str, fn(Role) -> u16> {
         expected.insert(path, ok);
     }
     expected.insert("/favicon.ico", empty);
+    // Admin routes answer PUT, POST and DELETE only (tests/it/admin.rs).
+    fn method_not_allowed(_: Role) -> u16 {
+        405
+    }
+    expected.insert("/admin/layers/{layer}", method_not_allowed);
+    expected.insert("/admin/layers/{layer}/rollback", method_not_allowed);
     expected.insert("/metrics", admin_only);
     expected
 }

@@ -3,6 +3,7 @@
 //! and SQLite for exported archives).
 
 mod access;
+mod admin;
 mod analytics;
 mod catalog;
 mod config;
