@@ -70,6 +70,29 @@ enum Command {
         #[arg(long, default_value = "tessera-data")]
         data_dir: PathBuf,
     },
+    /// Copy the data folder (every version, served-version choices, keys, privacy
+    /// ledger and secret) and the config into an empty folder; versions are
+    /// hard-linked where possible. Checked with `verify` afterwards.
+    Backup {
+        /// Folder holding the layer versions.
+        #[arg(long, default_value = "tessera-data")]
+        data_dir: PathBuf,
+        /// Config file copied along [default: ./tessera.toml when it exists].
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The backup folder (empty or new).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into an empty data folder, then verify it.
+    Restore {
+        /// The backup folder.
+        #[arg(long)]
+        from: PathBuf,
+        /// The data folder to restore into (empty or new).
+        #[arg(long, default_value = "tessera-data")]
+        data_dir: PathBuf,
+    },
     /// List the layers and versions of a data folder.
     Layers {
         /// Folder holding the layer versions.
@@ -303,6 +326,12 @@ fn main() -> anyhow::Result<()> {
             data_dir,
         } => rollback(&layer, version, &data_dir),
         Command::Verify { data_dir } => verify(&data_dir),
+        Command::Backup {
+            data_dir,
+            config,
+            to,
+        } => backup(&data_dir, config.as_deref(), &to),
+        Command::Restore { from, data_dir } => restore(&from, &data_dir),
         Command::Layers { data_dir } => list_layers(data_dir),
     };
     if let Err(e) = &result {
@@ -487,6 +516,37 @@ fn rollback(layer: &str, version: u32, data_dir: &std::path::Path) -> anyhow::Re
     let layer = LayerName::new(layer)?;
     DataDir::open(data_dir)?.rollback(&layer, version)?;
     println!("{layer} now serves version {version}");
+    Ok(())
+}
+
+/// The files of a data folder besides its layers that a backup keeps.
+const STATE_FILES: [&str; 3] = [api::KEYS_FILE, api::LEDGER_FILE, api::NOISE_KEY_FILE];
+
+fn backup(
+    data_dir: &std::path::Path,
+    config: Option<&std::path::Path>,
+    to: &std::path::Path,
+) -> anyhow::Result<()> {
+    let copied = DataDir::open(data_dir)?.backup(to, &STATE_FILES)?;
+    let default = std::path::Path::new(DEFAULT_CONFIG_FILE);
+    if let Some(config) = config.or_else(|| default.is_file().then_some(default)) {
+        std::fs::copy(config, to.join(DEFAULT_CONFIG_FILE))
+            .with_context(|| format!("cannot copy {}", config.display()))?;
+    }
+    verify(to)?;
+    println!(
+        "backed up {copied} versions of {} into {}",
+        data_dir.display(),
+        to.display()
+    );
+    Ok(())
+}
+
+fn restore(from: &std::path::Path, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    verify(from).context("the backup is damaged; nothing was restored")?;
+    let copied = DataDir::open(from)?.backup(data_dir, &STATE_FILES)?;
+    verify(data_dir)?;
+    println!("restored {copied} versions into {}", data_dir.display());
     Ok(())
 }
 

@@ -136,6 +136,49 @@ impl DataDir {
         Ok(target)
     }
 
+    /// Copies every version of every layer, with its served-version choice, and the
+    /// named top-level files (keys, ledger, secret) into `to`, which must hold no layer.
+    /// Version files are hard-linked where the file system allows (versions never
+    /// change once published, so a link is a consistent copy), copied otherwise.
+    /// Returns the number of versions copied. Restoring is the same copy back.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when `to` already holds layers or a file cannot be copied.
+    pub fn backup(&self, to: &Path, files: &[&str]) -> Result<usize> {
+        let target = DataDir::open(to)?;
+        if !target.layers()?.is_empty() {
+            return Err(io_err(to)(std::io::Error::other(
+                "the target already holds layers; use an empty folder",
+            )));
+        }
+        let mut copied = 0;
+        for layer in self.layers()? {
+            fs::create_dir_all(target.layer_dir(&layer)).map_err(io_err(to))?;
+            for version in self.versions(&layer)? {
+                let from = self.version_dir(&layer, version);
+                let into = target.version_dir(&layer, version);
+                fs::create_dir_all(&into).map_err(io_err(&into))?;
+                for entry in fs::read_dir(&from).map_err(io_err(&from))? {
+                    let entry = entry.map_err(io_err(&from))?;
+                    link_or_copy(&entry.path(), &into.join(entry.file_name()))?;
+                }
+                copied += 1;
+            }
+            let current = self.layer_dir(&layer).join(CURRENT_FILE);
+            if current.exists() {
+                link_or_copy(&current, &target.layer_dir(&layer).join(CURRENT_FILE))?;
+            }
+        }
+        for name in files {
+            let from = self.root.join(name);
+            if from.exists() {
+                fs::copy(&from, target.root.join(name)).map_err(io_err(&from))?;
+            }
+        }
+        sync_dir(&target.root)?;
+        Ok(copied)
+    }
+
     /// Checks every version of every layer against its checksums; returns what is
     /// wrong (nothing when all is well).
     ///
@@ -156,6 +199,14 @@ impl DataDir {
         }
         Ok(damage)
     }
+}
+
+/// Hard-links `from` to `to`, or copies it where links are not possible.
+fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    if fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    fs::copy(from, to).map(|_| ()).map_err(io_err(from))
 }
 
 /// Writes the checksums of a version folder's files.

@@ -130,3 +130,99 @@ async fn versions_are_kept_rolled_back_and_verified() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_backup_restores_versions_choices_keys_and_secret() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8").to_owned();
+    let zones = demo_dir().join("zones.geojson");
+    for _ in 0..2 {
+        let run = tessera(
+            &[
+                "ingest",
+                &path(&zones),
+                "--layer",
+                "zones",
+                "--data-dir",
+                &path(&data),
+            ],
+            tmp.path(),
+        );
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    assert!(
+        tessera(
+            &["rollback", "zones", "1", "--data-dir", &path(&data)],
+            tmp.path()
+        )
+        .status
+        .success()
+    );
+    let key = crate::support::issue_key(&data, tessera::model::Role::Analyst);
+    std::fs::write(data.join(tessera::api::NOISE_KEY_FILE), "7a".repeat(32)).expect("secret");
+
+    let backup = tmp.path().join("backup");
+    let run = tessera(
+        &["backup", "--data-dir", &path(&data), "--to", &path(&backup)],
+        tmp.path(),
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(String::from_utf8_lossy(&run.stdout).contains("backed up 2 versions"));
+
+    let restored = tmp.path().join("restored");
+    let run = tessera(
+        &[
+            "restore",
+            "--from",
+            &path(&backup),
+            "--data-dir",
+            &path(&restored),
+        ],
+        tmp.path(),
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let dir = tessera::store::DataDir::open(&restored).expect("open");
+    let name = tessera::model::LayerName::new("zones").expect("name");
+    assert_eq!(dir.versions(&name).expect("versions"), [1, 2]);
+    assert_eq!(
+        dir.current_version(&name).expect("current"),
+        Some(1),
+        "the rollback is kept"
+    );
+    assert_eq!(
+        std::fs::read_to_string(restored.join(tessera::api::NOISE_KEY_FILE)).expect("secret"),
+        "7a".repeat(32)
+    );
+    let keys =
+        tessera::access::KeyStore::open(&restored.join(tessera::api::KEYS_FILE)).expect("keys");
+    assert_eq!(
+        keys.authenticate(Some(&key)).role,
+        tessera::model::Role::Analyst
+    );
+    // Never over existing layers.
+    let again = tessera(
+        &[
+            "restore",
+            "--from",
+            &path(&backup),
+            "--data-dir",
+            &path(&restored),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds layers"));
+}
