@@ -120,6 +120,17 @@ pub struct LayerSection {
     /// Declared IANA time zone of the layer's local times, e.g. `Europe/Madrid` (only
     /// in `[layers.NAME]`; wins over `--timezone`).
     pub timezone: Option<String>,
+    /// Catalog title, description, licence, steward and update frequency (only in
+    /// `[layers.NAME]`; win over the ingest's, and apply without a new ingest).
+    pub title: Option<String>,
+    /// See `title`.
+    pub description: Option<String>,
+    /// See `title`.
+    pub license: Option<String>,
+    /// See `title`.
+    pub steward: Option<String>,
+    /// See `title`.
+    pub update_frequency: Option<String>,
 }
 
 /// Per-zoom simplification.
@@ -241,6 +252,11 @@ impl LayerSection {
             id_field: s.id_field,
             time_field: s.time_field,
             timezone: s.timezone,
+            title: s.title,
+            description: s.description,
+            license: s.license,
+            steward: s.steward,
+            update_frequency: s.update_frequency,
         }
     }
 }
@@ -254,6 +270,11 @@ impl LayerSection {
             ("id_field", self.id_field.is_some()),
             ("time_field", self.time_field.is_some()),
             ("timezone", self.timezone.is_some()),
+            ("title", self.title.is_some()),
+            ("description", self.description.is_some()),
+            ("license", self.license.is_some()),
+            ("steward", self.steward.is_some()),
+            ("update_frequency", self.update_frequency.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, set)| set.then_some(key))

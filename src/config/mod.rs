@@ -252,7 +252,8 @@ impl Settings {
         if let Some(key) = file.defaults.declared_keys().first() {
             return Err(invalid(
                 format!("defaults.{key}"),
-                "sensitivity, id_field, time_field and timezone describe one layer: \
+                "sensitivity, id_field, time_field, timezone and the catalog fields \
+                 (title, description, license, steward, update_frequency) describe one layer: \
                  declare them in [layers.NAME]"
                     .into(),
             ));
@@ -367,6 +368,13 @@ fn declared(s: &LayerSection, key: &str) -> Result<Declared, Invalid> {
         id_field: field("id_field", &s.id_field)?,
         time_field: field("time_field", &s.time_field)?,
         timezone: s.timezone.clone(),
+        catalog: crate::model::meta::DeclaredCatalog {
+            title: s.title.clone(),
+            description: s.description.clone(),
+            license: s.license.clone(),
+            steward: s.steward.clone(),
+            update_frequency: s.update_frequency.clone(),
+        },
     })
 }
 

@@ -205,6 +205,7 @@ fn a_layer_declares_its_catalog_fields_which_win_over_the_stored_ones() {
             id_field: Some("device_id".into()),
             time_field: Some("ts".into()),
             timezone: Some("Europe/Madrid".into()),
+            catalog: crate::model::meta::DeclaredCatalog::default(),
         }
     );
     let mut stored = LayerMeta::in_memory(
@@ -280,4 +281,26 @@ fn limits_are_validated_with_their_key() {
     );
     assert_eq!(limits.rate(Role::Public).per_second, 200.0);
     assert!(parse("").expect("empty").0.limits.is_none());
+}
+
+#[test]
+fn catalog_fields_declared_in_the_config_win_without_a_new_ingest() {
+    let (settings, warnings) = parse(
+        "[layers.parcels]\ntitle = \"Cadastre 2026\"\nlicense = \"CC-BY-4.0\"\nupdate_frequency = \"weekly\"\n",
+    )
+    .expect("config");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let mut stored = LayerMeta::in_memory(name("parcels"), crate::model::Schema::default(), 1);
+    stored.license = Some("CC0-1.0".into());
+    stored.steward = Some("Cadastre office".into());
+    let served = settings.layer(&name("parcels")).declare(stored);
+    assert_eq!(served.title, "Cadastre 2026");
+    assert_eq!(served.license.as_deref(), Some("CC-BY-4.0"));
+    assert_eq!(served.update_frequency.as_deref(), Some("weekly"));
+    assert_eq!(
+        served.steward.as_deref(),
+        Some("Cadastre office"),
+        "undeclared fields stay"
+    );
+    assert!(error("[defaults]\ntitle = \"x\"\n").contains("defaults.title"));
 }

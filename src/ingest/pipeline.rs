@@ -79,10 +79,16 @@ impl CatalogOptions {
         if let Some(sensitivity) = declared.sensitivity {
             self.sensitivity = Some(sensitivity);
         }
+        let c = &declared.catalog;
         for (field, value) in [
             (&mut self.id_field, &declared.id_field),
             (&mut self.time_field, &declared.time_field),
             (&mut self.timezone, &declared.timezone),
+            (&mut self.title, &c.title),
+            (&mut self.description, &c.description),
+            (&mut self.license, &c.license),
+            (&mut self.steward, &c.steward),
+            (&mut self.update_frequency, &c.update_frequency),
         ] {
             if value.is_some() {
                 field.clone_from(value);

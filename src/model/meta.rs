@@ -111,6 +111,23 @@ pub struct Declared {
     pub time_field: Option<String>,
     /// The IANA time zone of the layer's local times (already checked to exist).
     pub timezone: Option<String>,
+    /// Catalog text: title, description, licence, steward, update frequency.
+    pub catalog: DeclaredCatalog,
+}
+
+/// Catalog fields a steward may edit in the config without a new ingest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeclaredCatalog {
+    /// Human title.
+    pub title: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Licence (SPDX id or URL).
+    pub license: Option<String>,
+    /// Data steward.
+    pub steward: Option<String>,
+    /// Update frequency (e.g. `monthly`).
+    pub update_frequency: Option<String>,
 }
 
 impl Declared {
@@ -134,6 +151,20 @@ impl Declared {
         }
         if let Some(zone) = &self.timezone {
             meta.timezone = Some(zone.clone());
+        }
+        let c = &self.catalog;
+        if let Some(title) = &c.title {
+            meta.title.clone_from(title);
+        }
+        for (field, value) in [
+            (&mut meta.description, &c.description),
+            (&mut meta.license, &c.license),
+            (&mut meta.steward, &c.steward),
+            (&mut meta.update_frequency, &c.update_frequency),
+        ] {
+            if value.is_some() {
+                field.clone_from(value);
+            }
         }
         meta.published()
     }
@@ -223,6 +254,7 @@ mod tests {
             id_field: Some("device".into()),
             time_field: None,
             timezone: Some("Europe/Madrid".into()),
+            catalog: DeclaredCatalog::default(),
         };
         let mut stored = meta(Sensitivity::Public);
         stored.time_field = Some("ts".into());
