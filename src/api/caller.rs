@@ -13,12 +13,26 @@ use crate::access::Caller;
 pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// The key a request presents, if any.
-pub(super) fn presented_key(headers: &HeaderMap) -> Option<&str> {
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     bearer.or_else(|| headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()))
+}
+
+/// The caller of a request: the one the trace middleware authenticated, or
+/// authenticated now from the headers.
+pub(super) fn of_request(
+    state: &AppState,
+    extensions: &axum::http::Extensions,
+    headers: &HeaderMap,
+) -> Caller {
+    extensions.get::<Caller>().cloned().unwrap_or_else(|| {
+        state
+            .keys
+            .authenticate(presented_key(headers).map(str::trim))
+    })
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -28,8 +42,6 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(state
-            .keys
-            .authenticate(presented_key(&parts.headers).map(str::trim)))
+        Ok(of_request(state, &parts.extensions, &parts.headers))
     }
 }

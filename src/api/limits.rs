@@ -142,9 +142,7 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
     let Some(limiter) = state.limits.clone() else {
         return next.run(request).await;
     };
-    let caller = state
-        .keys
-        .authenticate(super::caller::presented_key(request.headers()).map(str::trim));
+    let caller = super::caller::of_request(&state, request.extensions(), request.headers());
     let bucket = match &caller.key_id {
         Some(id) => format!("key {id}"),
         None => request
@@ -167,9 +165,7 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
             Some(retry),
         );
     }
-    let heavy = super::routes::ROUTES.iter().any(|r| {
-        r.heavy && super::trace::route_of(request.uri().path()).is_some_and(|m| m.path == r.path)
-    });
+    let heavy = super::trace::route_of(request.uri().path()).is_some_and(|r| r.heavy);
     if heavy {
         run_heavy(&limiter, request, next).await
     } else {

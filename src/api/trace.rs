@@ -265,9 +265,10 @@ pub(super) async fn trace(State(state): State<AppState>, request: Request, next:
     let layers = route
         .map(|r| layers_named(r, &path, request.uri().query()))
         .unwrap_or_default();
-    let caller = state
-        .keys
-        .authenticate(super::caller::presented_key(request.headers()).map(str::trim));
+    let caller = super::caller::of_request(&state, request.extensions(), request.headers());
+    // Authenticated once: the limits and the handlers read it from here.
+    let mut request = request;
+    request.extensions_mut().insert(caller.clone());
     let client_ip = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
