@@ -69,7 +69,11 @@ pub(super) async fn publish(
 ) -> ApiResult<Response> {
     let layer = LayerName::new(&name).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     authorize(&state, &caller, &name, false)?;
-    let uploads = state.registry.data_dir().root().join(".uploads");
+    let uploads = state
+        .registry
+        .data_dir()
+        .root()
+        .join(crate::store::UPLOADS_DIR);
     std::fs::create_dir_all(&uploads).map_err(|e| ApiError::Internal(e.to_string()))?;
     let file = tempfile::Builder::new()
         .prefix(&format!("{name}-"))

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -33,6 +33,20 @@ pub(super) fn resolve_layers(
         .collect()
 }
 
+/// The `version=N` of a tile request. Other parameters are ignored, as before: map
+/// clients add their own (cache busters, tokens).
+fn version_of(pairs: &[(String, String)]) -> ApiResult<Option<u32>> {
+    pairs
+        .iter()
+        .find(|(key, _)| key == "version")
+        .map(|(_, value)| {
+            value.parse().map_err(|_| {
+                ApiError::BadRequest(format!("version must be a version number, got {value:?}"))
+            })
+        })
+        .transpose()
+}
+
 /// True when `If-None-Match` names `etag` (or `*`).
 fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
     headers
@@ -49,9 +63,18 @@ pub(super) async fn tile(
     caller: Caller,
     headers: HeaderMap,
     Path((list, z, x, y)): Path<(String, String, String, String)>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> ApiResult<Response> {
     let tile = params::tile_id(&z, &x, &y)?;
-    let layers = resolve_layers(&state, &caller, &list)?;
+    let layers = match version_of(&pairs)? {
+        None => resolve_layers(&state, &caller, &list)?,
+        Some(_) if list.contains(',') => {
+            return Err(ApiError::BadRequest(
+                "version=N applies to a tile of one layer".into(),
+            ));
+        }
+        Some(v) => vec![state.registry.open_version::<Features>(&list, v, &caller)?],
+    };
     let all_settings = Arc::clone(state.registry.settings());
     let settings: Vec<&LayerSettings> = layers
         .iter()

@@ -35,6 +35,8 @@ pub const FEATURES_FILE: &str = "features.fgb";
 pub const META_FILE: &str = "meta.json";
 /// File name of the quality report of a version.
 pub const QUALITY_FILE: &str = "quality.json";
+/// Folder of the data directory where uploads are received before their ingest.
+pub const UPLOADS_DIR: &str = ".uploads";
 /// Name prefix of the folders versions are written in before their rename.
 pub const STAGING_PREFIX: &str = ".staging-";
 
@@ -263,7 +265,8 @@ impl DataDir {
     }
 
     /// Removes the staging folders that writers killed mid-version left in the layer
-    /// folders, and returns their paths, sorted. Call it at start-up, before this
+    /// folders, and the uploads a killed server left in [`UPLOADS_DIR`], and returns
+    /// their paths, sorted. Call it at start-up, before this
     /// process writes a version.
     ///
     /// A staging folder is named after the process writing it
@@ -314,6 +317,15 @@ impl DataDir {
             }
             if removed.len() > before {
                 sync_dir(&layer_dir)?;
+            }
+        }
+        // Uploads of a server killed mid-request (`PUT /admin/layers/...`).
+        let uploads = self.root.join(UPLOADS_DIR);
+        if let Ok(entries) = fs::read_dir(&uploads) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                fs::remove_file(&path).map_err(io_err(&path))?;
+                removed.push(path);
             }
         }
         removed.sort();

@@ -286,3 +286,15 @@ fn verify_finds_a_changed_byte_and_a_missing_checksum_list() {
     assert_eq!(damage[1].version, 2);
     assert!(damage[1].problem.contains(CHECKSUMS_FILE));
 }
+
+#[test]
+fn recover_removes_uploads_left_by_a_killed_server() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = DataDir::open(tmp.path()).expect("open");
+    let uploads = tmp.path().join(UPLOADS_DIR);
+    std::fs::create_dir_all(&uploads).expect("mkdir");
+    std::fs::write(uploads.join("zones-abc123"), b"{\"type\":").expect("write");
+    let removed = dir.recover().expect("recover");
+    assert_eq!(removed, [uploads.join("zones-abc123")]);
+    assert_eq!(std::fs::read_dir(&uploads).expect("dir").count(), 0);
+}

@@ -117,6 +117,26 @@ async fn versions_are_kept_rolled_back_and_verified() {
     assert_eq!(status, 404);
     let (status, _) = server.get_json("/collections/zones/items?version=x").await;
     assert_eq!(status, 400);
+    // Tiles of another version, for analysts; the served one is the plain tile.
+    let tile = "/tiles/zones/14/8290/6119.mvt";
+    let earlier = server.get_as(&format!("{tile}?version=3"), &analyst).await;
+    assert_eq!(earlier.status(), 200);
+    assert_eq!(server.get(&format!("{tile}?version=3")).await.status(), 403);
+    let plain = server.get(tile).await.bytes().await.expect("tile");
+    let by_number = server
+        .get(&format!("{tile}?version=2"))
+        .await
+        .bytes()
+        .await
+        .expect("tile");
+    assert_eq!(plain, by_number);
+    assert_eq!(
+        server
+            .get("/tiles/zones,zones/14/8290/6119.mvt?version=3")
+            .await
+            .status(),
+        400
+    );
 
     // A changed byte is found, named, and fails the command.
     let meta = data.join("zones/v000003/meta.json");
