@@ -134,13 +134,13 @@ pub(super) async fn catalog(
                         format!("{base}/heatmap/{name}/{{z}}/{{x}}/{{y}}.mvt"),
                         "heatmap-tiles",
                         "application/vnd.mapbox-vector-tile",
-                        "k-anonymous heatmap tiles"
+                        "Differentially private heatmap tiles"
                     ),
                     link(
                         format!("{base}/heatmap/{name}.geojson"),
                         "heatmap",
                         GEOJSON,
-                        "k-anonymous H3 heatmap"
+                        "Differentially private H3 heatmap"
                     ),
                     link(
                         format!("{base}/collections/{name}/schema"),
