@@ -4,6 +4,17 @@ use std::process::Command;
 
 use crate::support::{TestServer, demo_dir};
 
+/// Runs `tessera` and asserts it succeeded.
+fn tessera_ok(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    let run = tessera(args, dir);
+    assert!(
+        run.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    run
+}
+
 fn tessera(args: &[&str], dir: &std::path::Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(args)
@@ -22,7 +33,7 @@ async fn versions_are_kept_rolled_back_and_verified() {
     let data_arg = data.to_str().expect("utf-8 path");
     let zones = demo_dir().join("zones.geojson");
     for _ in 0..3 {
-        let run = tessera(
+        tessera_ok(
             &[
                 "ingest",
                 zones.to_str().expect("path"),
@@ -34,11 +45,6 @@ async fn versions_are_kept_rolled_back_and_verified() {
                 "keep.toml",
             ],
             &work,
-        );
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
         );
     }
     let listed = tessera(&["versions", "zones", "--data-dir", data_arg], &work);
@@ -158,7 +164,7 @@ fn a_backup_restores_versions_choices_keys_and_secret() {
     let path = |p: &std::path::Path| p.to_str().expect("utf-8").to_owned();
     let zones = demo_dir().join("zones.geojson");
     for _ in 0..2 {
-        let run = tessera(
+        tessera_ok(
             &[
                 "ingest",
                 &path(&zones),
@@ -168,11 +174,6 @@ fn a_backup_restores_versions_choices_keys_and_secret() {
                 &path(&data),
             ],
             tmp.path(),
-        );
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
         );
     }
     assert!(
@@ -187,19 +188,14 @@ fn a_backup_restores_versions_choices_keys_and_secret() {
     std::fs::write(data.join(tessera::api::NOISE_KEY_FILE), "7a".repeat(32)).expect("secret");
 
     let backup = tmp.path().join("backup");
-    let run = tessera(
+    let run = tessera_ok(
         &["backup", "--data-dir", &path(&data), "--to", &path(&backup)],
         tmp.path(),
-    );
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
     );
     assert!(String::from_utf8_lossy(&run.stdout).contains("backed up 2 versions"));
 
     let restored = tmp.path().join("restored");
-    let run = tessera(
+    tessera_ok(
         &[
             "restore",
             "--from",
@@ -208,11 +204,6 @@ fn a_backup_restores_versions_choices_keys_and_secret() {
             &path(&restored),
         ],
         tmp.path(),
-    );
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
     );
     let dir = tessera::store::DataDir::open(&restored).expect("open");
     let name = tessera::model::LayerName::new("zones").expect("name");
