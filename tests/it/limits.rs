@@ -80,12 +80,20 @@ async fn heavy_queries_queue_then_are_refused_as_busy_or_timed_out() {
     let limiter = Arc::new(Limiter::new(limits));
     state.limits = Some(Arc::clone(&limiter));
     // `/aggregate` is a heavy route; this one takes 600 ms.
+    // The handler says when it runs, so that the test orders the requests by events,
+    // not by sleeps.
+    let running = Arc::new(tokio::sync::Notify::new());
+    let signal = Arc::clone(&running);
     let app = axum::Router::new()
         .route(
             "/aggregate",
-            get(|| async {
-                tokio::time::sleep(Duration::from_millis(600)).await;
-                "done"
+            get(move || {
+                let signal = Arc::clone(&signal);
+                async move {
+                    signal.notify_one();
+                    tokio::time::sleep(Duration::from_millis(600)).await;
+                    "done"
+                }
             }),
         )
         .route("/catalog", get(|| async { "light" }))
@@ -110,9 +118,20 @@ async fn heavy_queries_queue_then_are_refused_as_busy_or_timed_out() {
         })
     };
     let first = ask("/aggregate");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    running.notified().await;
     let second = ask("/aggregate");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Until the second waits in the queue (bounded: two seconds).
+    for _ in 0..200 {
+        if limiter
+            .counts
+            .queued
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 1
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let third = ask("/aggregate");
     // Light routes do not wait for heavy ones.
     let light = ask("/catalog").await.expect("join");
@@ -124,7 +143,7 @@ async fn heavy_queries_queue_then_are_refused_as_busy_or_timed_out() {
     let second = second.await.expect("join");
     assert_eq!(
         second.0, 504,
-        "waited 0.5 s, ran 0.6 s, over the 1 s limit: {}",
+        "waited for the first (0.6 s), then ran 0.6 s: over the 1 s limit: {}",
         second.1
     );
     assert!(second.1.contains("\"Timeout\""));
