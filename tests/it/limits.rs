@@ -12,7 +12,7 @@ use tessera::store::DataDir;
 
 use crate::support::{TestServer, demo_dir, issue_key, read_geojson, store_layer};
 
-const LIMITS: &str = "[limits]\npublic_rps = 2\nburst_seconds = 1\n";
+const LIMITS: &str = "[limits]\npublic_rps = 1\nburst_seconds = 2\n";
 
 #[tokio::test]
 async fn callers_over_their_rate_get_429_with_retry_after() {
@@ -53,7 +53,7 @@ async fn callers_over_their_rate_get_429_with_retry_after() {
         200
     );
     // The bucket refills at its rate.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(server.get("/collections/zones").await.status(), 200);
     // A request target beyond 8 KiB is refused whole, as JSON.
     let long = format!("/collections/zones/items?name={}", "x".repeat(9000));
