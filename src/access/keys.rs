@@ -19,6 +19,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 pub use crate::model::Role;
+use crate::model::hex;
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,11 +158,11 @@ impl KeyStore {
         let mut bytes = [0u8; 28];
         getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
         let (id, secret) = bytes.split_at(4);
-        let id = hex(id);
-        let key = format!("{PREFIX}_{id}_{}", hex(secret));
+        let id = hex::encode(id);
+        let key = format!("{PREFIX}_{id}_{}", hex::encode(secret));
         let record = KeyRecord {
             id,
-            sha256: hex(&Sha256::digest(key.as_bytes())),
+            sha256: hex::encode(&Sha256::digest(key.as_bytes())),
             role,
             purpose: purpose.to_owned(),
             created_at: time::OffsetDateTime::now_utc()
@@ -218,8 +219,9 @@ impl KeyStore {
             .iter()
             .filter(|r| r.id == id && !r.revoked)
             .find(|r| {
-                let stored = unhex(&r.sha256);
-                stored.len() == presented.len() && bool::from(stored.ct_eq(&presented))
+                hex::decode(&r.sha256).is_some_and(|stored| {
+                    stored.len() == presented.len() && bool::from(stored.ct_eq(&presented))
+                })
             })
             .map_or_else(Caller::anonymous, |r| Caller {
                 key_id: Some(r.id.clone()),
@@ -247,17 +249,6 @@ impl KeyStore {
         *records = next;
         Ok(())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len() / 2)
-        .filter_map(|i| text.get(2 * i..2 * i + 2))
-        .filter_map(|pair| u8::from_str_radix(pair, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

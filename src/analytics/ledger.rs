@@ -209,7 +209,7 @@ fn receipt(layer: &str, release: &str) -> String {
         .chain_update([0])
         .chain_update(release.as_bytes())
         .finalize();
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::model::hex::encode(&digest)
 }
 
 #[expect(

@@ -25,6 +25,8 @@ use std::path::Path;
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 
+use crate::model::hex;
+
 /// Bytes of the secret.
 const SECRET_BYTES: usize = 32;
 
@@ -81,7 +83,7 @@ impl NoiseKey {
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
                 let mut file = options.open(&tmp).map_err(|e| err("cannot write", &e))?;
-                file.write_all(encode_hex(&key.secret).as_bytes())
+                file.write_all(hex::encode(&key.secret).as_bytes())
                     .and_then(|()| file.sync_all())
                     .map_err(|e| err("cannot write", &e))?;
                 std::fs::rename(&tmp, path).map_err(|e| err("cannot write", &e))?;
@@ -149,19 +151,8 @@ pub fn scale(sensitivity: u32, epsilon: f64) -> f64 {
     f64::from(sensitivity) / epsilon
 }
 
-fn encode_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn decode_hex(text: &str) -> Option<[u8; SECRET_BYTES]> {
-    if text.len() != 2 * SECRET_BYTES || !text.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; SECRET_BYTES];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
+    hex::decode(text)?.try_into().ok()
 }
 
 #[cfg(test)]

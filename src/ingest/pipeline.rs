@@ -517,11 +517,7 @@ fn hash_file(path: &Path) -> Result<String, IngestError> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::model::hex::encode(&hasher.finalize()))
 }
 
 fn now_rfc3339() -> String {

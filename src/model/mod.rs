@@ -8,6 +8,7 @@
 
 pub mod bbox;
 pub mod feature;
+pub mod hex;
 pub mod layer_name;
 pub mod meta;
 pub mod quality;

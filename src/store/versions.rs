@@ -215,7 +215,10 @@ pub(super) fn write_checksums(dir: &Path) -> Result<()> {
     for name in CHECKED_FILES {
         let path = dir.join(name);
         let bytes = fs::read(&path).map_err(io_err(&path))?;
-        list.push_str(&format!("{}  {name}\n", hex(&Sha256::digest(&bytes))));
+        list.push_str(&format!(
+            "{}  {name}\n",
+            crate::model::hex::encode(&Sha256::digest(&bytes))
+        ));
     }
     write_synced(&dir.join(CHECKSUMS_FILE), list.as_bytes())
 }
@@ -235,7 +238,9 @@ fn check_version(dir: &Path) -> Vec<String> {
         match (want, fs::read(&path)) {
             (None, _) => problems.push(format!("{}: no checksum listed", path.display())),
             (_, Err(e)) => problems.push(format!("{}: {e}", path.display())),
-            (Some(want), Ok(bytes)) if hex(&Sha256::digest(&bytes)) != want => {
+            (Some(want), Ok(bytes))
+                if crate::model::hex::encode(&Sha256::digest(&bytes)) != want =>
+            {
                 problems.push(format!(
                     "{}: SHA-256 differs from {CHECKSUMS_FILE}",
                     path.display()
@@ -245,8 +250,4 @@ fn check_version(dir: &Path) -> Vec<String> {
         }
     }
     problems
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

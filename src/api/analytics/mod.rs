@@ -93,9 +93,8 @@ impl AnalyticsCache {
         Ok(Self::with(settings, noise, ledger))
     }
 
-    /// A cache with the given secret and ledger (tests, benchmarks).
-    #[must_use]
-    pub fn with(settings: Arc<Settings>, noise: NoiseKey, ledger: Ledger) -> Self {
+    /// A cache with the given secret and ledger.
+    fn with(settings: Arc<Settings>, noise: NoiseKey, ledger: Ledger) -> Self {
         Self {
             points: moka::sync::Cache::new(16),
             zones: moka::sync::Cache::new(16),
