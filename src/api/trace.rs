@@ -262,7 +262,9 @@ pub(super) async fn trace(State(state): State<AppState>, request: Request, next:
     let started = Instant::now();
     let path = request.uri().path().to_owned();
     let route = route_of(&path);
+    // Only the log names layers: the metrics stay by route, and tiles skip the parse.
     let layers = route
+        .filter(|_| state.trace.log.is_some())
         .map(|r| layers_named(r, &path, request.uri().query()))
         .unwrap_or_default();
     let caller = super::caller::of_request(&state, request.extensions(), request.headers());
